@@ -1,0 +1,253 @@
+//! The token auth backend, `auth/token/*`: create, lookup, renew and revoke tokens, with Vault's
+//! paths, parameters and reply shapes.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{json, Map, Value};
+
+use crate::clock::{rfc3339, unix_seconds};
+use crate::params;
+use crate::pipeline::Caller;
+use crate::request::{AuthResponse, ClientToken, Operation, Reply, Request, Response};
+use crate::token::{Accessor, TokenEntry, TokenRequest, TokenStore};
+use crate::ttl::Ttl;
+use crate::{Error, Result};
+
+/// Paths below `auth/token/` that need `sudo` in addition to the capability.
+pub(crate) fn needs_sudo(rest: &str) -> bool {
+    matches!(rest, "accessors" | "accessors/" | "revoke-orphan") || rest.starts_with("revoke-orphan/")
+}
+
+/// Serves `auth/token/<rest>`.
+pub(crate) async fn handle(
+    tokens: &TokenStore,
+    now: SystemTime,
+    caller: &Caller,
+    request: &Request,
+    rest: &str,
+) -> Result<Reply> {
+    let op = request.operation;
+    let data = &request.data;
+    let write = matches!(op, Operation::Update | Operation::Create);
+    match rest {
+        "create" | "create-orphan" if write => create(tokens, now, caller, data, rest == "create-orphan").await,
+        "lookup-self" if matches!(op, Operation::Read) || write => {
+            Ok(Reply::Ok(Response::with_data(lookup_data(&caller.entry, Some(&caller.token), now))))
+        }
+        "lookup" if matches!(op, Operation::Read) || write => {
+            let token = required_token(data)?;
+            match tokens.lookup(&token).await? {
+                Some(entry) => Ok(Reply::Ok(Response::with_data(lookup_data(&entry, Some(&token), now)))),
+                None => Err(Error::BadToken),
+            }
+        }
+        "lookup-accessor" if write => {
+            let accessor = required_accessor(data)?;
+            lookup_accessor(tokens, now, &accessor).await
+        }
+        _ if rest.starts_with("lookup-accessor/") && (write || matches!(op, Operation::Read)) => {
+            let accessor = Accessor::new(&rest["lookup-accessor/".len()..]);
+            lookup_accessor(tokens, now, &accessor).await
+        }
+        "renew-self" if write => {
+            let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
+            let entry = tokens.renew(&caller.token, increment).await?;
+            Ok(auth_reply(caller.token.clone(), &entry, now))
+        }
+        "renew" if write => {
+            let token = required_token(data)?;
+            let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
+            let entry = tokens.renew(&token, increment).await?;
+            Ok(auth_reply(token, &entry, now))
+        }
+        "renew-accessor" if write => {
+            let accessor = required_accessor(data)?;
+            let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
+            let entry = tokens.lookup_accessor(&accessor).await?.ok_or(Error::BadToken)?;
+            // Renewal needs the token; the accessor path renews by re-deriving it from storage.
+            let renewed = tokens.renew_entry(&entry, increment).await?;
+            let mut response = Response::default();
+            response.auth = Some(auth_response(ClientToken::new(""), &renewed, now));
+            Ok(Reply::Ok(response))
+        }
+        "revoke-self" if write => {
+            tokens.revoke(&caller.token).await?;
+            Ok(Reply::NoContent)
+        }
+        "revoke" if write => {
+            tokens.revoke(&required_token(data)?).await?;
+            Ok(Reply::NoContent)
+        }
+        "revoke-orphan" if write => {
+            tokens.revoke_orphan(&required_token(data)?).await?;
+            Ok(Reply::NoContent)
+        }
+        "revoke-accessor" if write => {
+            tokens.revoke_accessor(&required_accessor(data)?).await?;
+            Ok(Reply::NoContent)
+        }
+        "accessors" | "accessors/" if matches!(op, Operation::List) => {
+            let keys: Vec<Value> = tokens.accessors().await?.into_iter().map(|a| Value::String(a.to_string())).collect();
+            if keys.is_empty() {
+                return Ok(Reply::NotFound);
+            }
+            let mut data = Map::new();
+            data.insert("keys".into(), Value::Array(keys));
+            Ok(Reply::Ok(Response::with_data(data)))
+        }
+        "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor" | "renew-self" | "renew"
+        | "renew-accessor" | "revoke-self" | "revoke" | "revoke-orphan" | "revoke-accessor" | "accessors"
+        | "accessors/" => Err(Error::UnsupportedOperation),
+        _ => Err(Error::UnsupportedPath),
+    }
+}
+
+fn required_token(data: &Map<String, Value>) -> Result<ClientToken> {
+    match params::string(data, "token")? {
+        Some(token) if !token.is_empty() => Ok(ClientToken::new(token)),
+        _ => Err(Error::invalid("missing token to look up")),
+    }
+}
+
+fn required_accessor(data: &Map<String, Value>) -> Result<Accessor> {
+    match params::string(data, "accessor")? {
+        Some(accessor) if !accessor.is_empty() => Ok(Accessor::new(accessor)),
+        _ => Err(Error::invalid("missing accessor")),
+    }
+}
+
+async fn lookup_accessor(tokens: &TokenStore, now: SystemTime, accessor: &Accessor) -> Result<Reply> {
+    match tokens.lookup_accessor(accessor).await? {
+        Some(entry) => Ok(Reply::Ok(Response::with_data(lookup_data(&entry, None, now)))),
+        None => Err(Error::invalid("invalid accessor")),
+    }
+}
+
+async fn create(
+    tokens: &TokenStore,
+    now: SystemTime,
+    caller: &Caller,
+    data: &Map<String, Value>,
+    orphan_path: bool,
+) -> Result<Reply> {
+    let parent = &caller.entry;
+    let privileged = parent.is_root() || caller.sudo;
+    match params::string(data, "type")?.as_deref() {
+        None | Some("") | Some("service") | Some("default") => {}
+        Some("batch") => return Err(Error::invalid("batch tokens are not supported; create a service token")),
+        Some(other) => return Err(Error::invalid(format!("unsupported token type {other:?}"))),
+    }
+    if parent.num_uses() > 0 {
+        return Err(Error::invalid("tokens with limited uses cannot create child tokens"));
+    }
+    let no_parent = orphan_path || params::boolean(data, "no_parent")?.unwrap_or(false);
+    if no_parent && !orphan_path && !privileged {
+        return Err(Error::invalid("root or sudo privileges required to create orphan token"));
+    }
+    let id = params::string(data, "id")?.filter(|s| !s.is_empty());
+    if id.is_some() && !parent.is_root() {
+        return Err(Error::invalid("root or sudo privileges required to specify token id"));
+    }
+    let no_default_policy = params::boolean(data, "no_default_policy")?.unwrap_or(false);
+    let mut policies = match params::string_list(data, "policies")? {
+        Some(list) if !list.is_empty() => list,
+        _ => parent.policies().iter().filter(|p| p.as_str() != "default" || !no_default_policy).cloned().collect(),
+    };
+    for policy in &mut policies {
+        *policy = policy.to_lowercase();
+    }
+    if !parent.is_root() {
+        let missing: Vec<&String> = policies
+            .iter()
+            .filter(|p| p.as_str() != "default" && !parent.policies().contains(p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid("child policies must be subset of parent"));
+        }
+    }
+    if !no_default_policy && !policies.iter().any(|p| p == "root" || p == "default") {
+        policies.push("default".into());
+    }
+    policies.sort();
+    policies.dedup();
+    let display_name = match params::string(data, "display_name")?.filter(|s| !s.is_empty()) {
+        Some(name) => {
+            let cleaned: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+            format!("token-{cleaned}")
+        }
+        None => "token".to_owned(),
+    };
+    let num_uses = params::unsigned(data, "num_uses")?.unwrap_or(0);
+    let num_uses = u32::try_from(num_uses).map_err(|_| Error::invalid("num_uses is too large"))?;
+    let request = TokenRequest {
+        policies,
+        meta: params::string_map(data, "meta")?.unwrap_or_default(),
+        display_name,
+        num_uses,
+        ttl: params::ttl(data, "ttl")?.unwrap_or(Ttl::ZERO),
+        explicit_max_ttl: params::ttl(data, "explicit_max_ttl")?.unwrap_or(Ttl::ZERO),
+        period: params::ttl(data, "period")?.unwrap_or(Ttl::ZERO),
+        renewable: params::boolean(data, "renewable")?.unwrap_or(true),
+        path: if orphan_path { "auth/token/create-orphan".into() } else { "auth/token/create".into() },
+        id: id.map(ClientToken::new),
+    };
+    let issued = tokens.create(request, if no_parent { None } else { Some(parent) }).await?;
+    Ok(auth_reply(issued.token, &issued.entry, now))
+}
+
+fn auth_reply(token: ClientToken, entry: &Arc<TokenEntry>, now: SystemTime) -> Reply {
+    Reply::Ok(Response { auth: Some(auth_response(token, entry, now)), ..Response::default() })
+}
+
+/// The `auth` block for a token.
+pub(crate) fn auth_response(token: ClientToken, entry: &TokenEntry, now: SystemTime) -> AuthResponse {
+    AuthResponse {
+        client_token: token,
+        accessor: entry.accessor().clone(),
+        policies: entry.policies().to_vec(),
+        token_policies: entry.policies().to_vec(),
+        metadata: entry.meta().clone(),
+        lease_duration: entry.remaining(now).as_secs(),
+        renewable: entry.renewable(),
+        orphan: entry.is_orphan(),
+        num_uses: entry.num_uses(),
+        entity_id: String::new(),
+    }
+}
+
+/// The `data` of a token lookup, Vault's shape. `id` is the token itself when the caller gave it.
+pub(crate) fn lookup_data(entry: &TokenEntry, id: Option<&ClientToken>, now: SystemTime) -> Map<String, Value> {
+    let meta: Value = if entry.meta().is_empty() {
+        Value::Null
+    } else {
+        Value::Object(entry.meta().iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    };
+    let mut data = Map::new();
+    data.insert("accessor".into(), json!(entry.accessor().as_str()));
+    data.insert("creation_time".into(), json!(unix_seconds(entry.creation_time())));
+    data.insert("creation_ttl".into(), json!(entry.creation_ttl().as_secs()));
+    data.insert("display_name".into(), json!(entry.display_name()));
+    data.insert("entity_id".into(), json!(""));
+    data.insert("expire_time".into(), entry.expire_time().map(|t| json!(rfc3339(t))).unwrap_or(Value::Null));
+    data.insert("explicit_max_ttl".into(), json!(entry.explicit_max_ttl().as_secs()));
+    data.insert("id".into(), json!(id.map(ClientToken::expose).unwrap_or("")));
+    data.insert("issue_time".into(), json!(rfc3339(entry.creation_time())));
+    data.insert("meta".into(), meta);
+    data.insert("num_uses".into(), json!(entry.num_uses()));
+    data.insert("orphan".into(), json!(entry.is_orphan()));
+    data.insert("path".into(), json!(entry.path()));
+    data.insert("policies".into(), json!(entry.policies()));
+    data.insert("renewable".into(), json!(entry.renewable()));
+    data.insert("ttl".into(), json!(entry.remaining(now).as_secs()));
+    data.insert("type".into(), json!("service"));
+    if !entry.period().is_zero() {
+        data.insert("period".into(), json!(entry.period().as_secs()));
+    }
+    if let Some(renewed) = entry.last_renewal() {
+        data.insert("last_renewal".into(), json!(rfc3339(renewed)));
+        data.insert("last_renewal_time".into(), json!(unix_seconds(renewed)));
+    }
+    data
+}

@@ -1,0 +1,77 @@
+//! Errors of the core: what a request can fail with, in Coffer's own vocabulary. The HTTP edge
+//! maps each variant to a status code in exactly one table (`coffer-http`).
+
+use std::time::Duration;
+
+/// What a request or a lifecycle call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The barrier is sealed (or the server is not initialized yet).
+    #[error("Vault is sealed")]
+    Sealed,
+    /// `sys/init` on an initialized server.
+    #[error("Vault is already initialized")]
+    AlreadyInitialized,
+    /// An operation that needs an initialized server.
+    #[error("Vault is not initialized")]
+    NotInitialized,
+    /// The unseal shares combined into a key that does not open the keyring.
+    #[error("failed to unseal: the unseal keys do not match this server's root key; progress was reset")]
+    WrongUnsealKeys,
+    /// An unseal share that cannot be parsed.
+    #[error("invalid key: {0}")]
+    InvalidUnsealKey(String),
+    /// No token, an unknown, expired or revoked token, or a token lacking the capability.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// A token lookup of a token that does not exist.
+    #[error("bad token")]
+    BadToken,
+    /// Input the endpoint cannot accept; the message says what is wrong.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A request path that no backend serves.
+    #[error("no handler for route {path:?}. route entry not found.")]
+    NoHandler { path: String },
+    /// A `sys/` or `auth/token/` path that does not exist.
+    #[error("1 error occurred:\n\t* unsupported path\n\n")]
+    UnsupportedPath,
+    /// The path exists but does not support the operation (e.g. LIST on `sys/seal`).
+    #[error("1 error occurred:\n\t* unsupported operation\n\n")]
+    UnsupportedOperation,
+    /// A stored record that cannot be decoded; names the storage path, never the content.
+    #[error("corrupt record at {path:?}: {reason}")]
+    CorruptRecord { path: String, reason: String },
+    /// The barrier failed (decryption, tampering, storage).
+    #[error(transparent)]
+    Barrier(#[from] coffer_barrier::Error),
+    /// Physical storage failed outside the barrier (seal configuration).
+    #[error(transparent)]
+    Storage(#[from] coffer_storage::Error),
+    /// A concurrent update won; the caller may retry.
+    #[error("the record changed while it was being updated; retry")]
+    Conflict,
+    /// A duration outside what the server accepts.
+    #[error("duration {0:?} is out of range")]
+    DurationOutOfRange(Duration),
+}
+
+/// Core result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Shorthand for [`Error::InvalidRequest`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidRequest(message.into())
+    }
+
+    /// Maps a barrier error, turning a concurrent-update conflict into [`Error::Conflict`] and
+    /// the sealed state into [`Error::Sealed`].
+    pub(crate) fn from_barrier(error: coffer_barrier::Error) -> Self {
+        match error {
+            coffer_barrier::Error::Sealed => Error::Sealed,
+            coffer_barrier::Error::Conflict { .. } => Error::Conflict,
+            other => Error::Barrier(other),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The core of a Coffer node: seal lifecycle, the request pipeline (token → ACL → backend), the
+//! token store and the `sys/` and `auth/token/` backends. It reaches storage only through the
+//! barrier and knows nothing of HTTP: the edge (`coffer-http`) builds a [`Request`] and maps the
+//! [`Reply`] or [`Error`] to the wire.
+
+mod auth_token;
+pub mod clock;
+mod error;
+mod node;
+mod params;
+mod pipeline;
+mod policy_store;
+pub mod request;
+pub mod seal;
+mod sys;
+pub mod token;
+pub mod ttl;
+
+pub use coffer_barrier::Error as BarrierError;
+pub use error::{Error, Result};
+pub use node::{Core, CoreConfig, DevInit, HealthStatus};
+pub use request::{AuthResponse, ClientToken, LogicalPath, Operation, Reply, Request, RequestId, Response};
+pub use seal::{AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus};
+
+/// The version this build reports in `sys/health` and `sys/seal-status`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

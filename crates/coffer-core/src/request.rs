@@ -1,0 +1,261 @@
+//! A logical request as the core sees it (built once at the edge, immutable afterwards) and the
+//! reply a backend gives. No HTTP here: the edge maps methods, headers and status codes.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::token::Accessor;
+
+/// What a request does, Vault's logical operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// GET.
+    Read,
+    /// POST/PUT on something that does not exist yet.
+    Create,
+    /// POST/PUT.
+    Update,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+    /// LIST or `?list=true`.
+    List,
+    /// SCAN or `?scan=true` (recursive list).
+    Scan,
+}
+
+impl Operation {
+    /// Vault's lowercase name, as written in audit logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Patch => "patch",
+            Operation::Delete => "delete",
+            Operation::List => "list",
+            Operation::Scan => "scan",
+        }
+    }
+
+    /// The policy operation checked for this request.
+    pub(crate) fn policy_operation(self) -> coffer_policy::Operation {
+        match self {
+            Operation::Read => coffer_policy::Operation::Read,
+            Operation::Create => coffer_policy::Operation::Create,
+            Operation::Update => coffer_policy::Operation::Update,
+            Operation::Patch => coffer_policy::Operation::Patch,
+            Operation::Delete => coffer_policy::Operation::Delete,
+            Operation::List => coffer_policy::Operation::List,
+            Operation::Scan => coffer_policy::Operation::Scan,
+        }
+    }
+}
+
+/// A request path below `/v1/`, validated: no leading slash, no `.`/`..` segments, no empty
+/// segments except a single trailing slash (folders), no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogicalPath(String);
+
+impl LogicalPath {
+    /// Validates a raw path (already percent-decoded).
+    pub fn parse(raw: &str) -> crate::Result<LogicalPath> {
+        let path = raw.strip_prefix('/').unwrap_or(raw);
+        if path.chars().any(char::is_control) {
+            return Err(crate::Error::invalid("invalid path: control characters are not allowed"));
+        }
+        let body = path.strip_suffix('/').unwrap_or(path);
+        if !body.is_empty() {
+            for segment in body.split('/') {
+                match segment {
+                    "" => return Err(crate::Error::invalid(format!("invalid path {path:?}: empty path segment"))),
+                    "." | ".." => {
+                        return Err(crate::Error::invalid(format!("invalid path {path:?}: '.' and '..' segments are not allowed")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(LogicalPath(path.to_owned()))
+    }
+
+    /// The path text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LogicalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A request id (a UUID), echoed in the envelope and the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A fresh random id.
+    pub fn generate() -> Self {
+        RequestId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A client token as presented by a caller or returned once at creation. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientToken(Zeroizing<String>);
+
+impl ClientToken {
+    /// Wraps token text.
+    pub fn new(text: impl Into<String>) -> Self {
+        ClientToken(Zeroizing::new(text.into()))
+    }
+
+    /// The token text, for the one place that must send it (a reply to its creator).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientToken(<redacted>)")
+    }
+}
+
+/// A logical request, immutable once built.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The request id.
+    pub id: RequestId,
+    /// What it does.
+    pub operation: Operation,
+    /// Where.
+    pub path: LogicalPath,
+    /// The JSON body's fields, plus query parameters on reads.
+    pub data: Map<String, Value>,
+    /// The caller's token, if any.
+    pub token: Option<ClientToken>,
+    /// The caller's address.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl Request {
+    /// A request with no body, token or address; tests and internal calls add what they need.
+    pub fn new(operation: Operation, path: LogicalPath) -> Self {
+        Request { id: RequestId::generate(), operation, path, data: Map::new(), token: None, remote_addr: None }
+    }
+
+    /// The same request with a token.
+    pub fn with_token(mut self, token: ClientToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The same request with a body.
+    pub fn with_data(mut self, data: Map<String, Value>) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// The `auth` block of a reply: a token that was just issued or renewed.
+#[derive(Debug, Clone)]
+pub struct AuthResponse {
+    /// The token (secret; only its creator sees it).
+    pub client_token: ClientToken,
+    /// Its accessor.
+    pub accessor: Accessor,
+    /// Effective policies.
+    pub policies: Vec<String>,
+    /// Policies attached to the token itself.
+    pub token_policies: Vec<String>,
+    /// Metadata.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Remaining lifetime in seconds (0 = never expires).
+    pub lease_duration: u64,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+    /// Whether it has no parent.
+    pub orphan: bool,
+    /// Remaining uses (0 = unlimited).
+    pub num_uses: u32,
+    /// Identity entity id (empty until identities exist).
+    pub entity_id: String,
+}
+
+/// A backend's successful answer.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    /// The `data` payload.
+    pub data: Option<Map<String, Value>>,
+    /// A token issued or renewed by this request.
+    pub auth: Option<AuthResponse>,
+    /// Warnings for the caller.
+    pub warnings: Vec<String>,
+}
+
+impl Response {
+    /// A reply carrying `data`.
+    pub fn with_data(data: Map<String, Value>) -> Self {
+        Response { data: Some(data), ..Response::default() }
+    }
+}
+
+/// How a request ended when it did not fail.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A reply with a body (the Vault envelope at the edge).
+    Ok(Response),
+    /// Success with nothing to say (204).
+    NoContent,
+    /// Nothing there (404 `{"errors":[]}`).
+    NotFound,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(raw: &str, expect: Result<&str, ()>) {
+        let got = LogicalPath::parse(raw).map(|p| p.as_str().to_owned()).map_err(|_| ());
+        assert_eq!(got.as_deref().map_err(|_| ()), expect, "path {raw:?}");
+    }
+
+    #[test]
+    fn paths() {
+        check("sys/health", Ok("sys/health"));
+        check("/sys/health", Ok("sys/health"));
+        check("secret/metadata/", Ok("secret/metadata/"));
+        check("secret/a b/é", Ok("secret/a b/é"));
+        check("", Ok(""));
+        check("secret//x", Err(()));
+        check("secret/../sys", Err(()));
+        check("secret/./x", Err(()));
+        check("secret/x//", Err(()));
+        check("secret/\u{0}x", Err(()));
+        check("..", Err(()));
+    }
+
+    #[test]
+    fn client_token_is_redacted() {
+        let token = ClientToken::new("s.supersecret");
+        assert_eq!(format!("{token:?}"), "ClientToken(<redacted>)");
+    }
+}

@@ -1,0 +1,98 @@
+//! The logical `sys/` backend: the authenticated system endpoints that go through the request
+//! pipeline (seal, key status and rotation, capabilities). The unauthenticated status endpoints
+//! (`sys/health`, `sys/seal-status`, `sys/init`, `sys/unseal`, `sys/leader`) are methods on
+//! [`crate::Core`] that the HTTP edge calls directly, as Vault does not audit them.
+
+use serde_json::{json, Map, Value};
+
+use crate::clock::rfc3339;
+use crate::pipeline::Caller;
+use crate::request::{Operation, Reply, Request, Response};
+use crate::node::Unsealed;
+use crate::{params, Core, Error, Result};
+
+/// Paths below `sys/` that need `sudo` in addition to the capability.
+pub(crate) fn needs_sudo(rest: &str) -> bool {
+    matches!(rest, "seal" | "step-down" | "rotate" | "rotate/keyring" | "audit" | "raw")
+        || ["audit/", "raw/", "rotate/root/", "leases/lookup/", "leases/revoke-prefix/", "leases/revoke-force/", "config/"]
+            .iter()
+            .any(|prefix| rest.starts_with(prefix))
+}
+
+/// Serves `sys/<rest>`.
+pub(crate) async fn handle(core: &Core, state: &Unsealed, caller: &Caller, request: &Request, rest: &str) -> Result<Reply> {
+    let op = request.operation;
+    let write = matches!(op, Operation::Update | Operation::Create);
+    match rest {
+        "seal" if write => {
+            core.seal_now().await?;
+            Ok(Reply::NoContent)
+        }
+        "key-status" if op == Operation::Read => {
+            let status = core.barrier().key_status().map_err(Error::from_barrier)?;
+            let mut data = Map::new();
+            data.insert("term".into(), json!(status.term.get()));
+            data.insert("install_time".into(), json!(rfc3339(status.install_time)));
+            data.insert("encryptions".into(), json!(status.encryptions));
+            Ok(Reply::Ok(Response::with_data(data)))
+        }
+        "rotate" | "rotate/keyring" if write => {
+            let status = core.barrier().rotate().await.map_err(Error::from_barrier)?;
+            tracing::info!(term = status.term.get(), "barrier keyring rotated");
+            Ok(Reply::NoContent)
+        }
+        "capabilities-self" if write => {
+            let paths = capability_paths(&request.data)?;
+            Ok(Reply::Ok(Response::with_data(capabilities(&caller.acl, &paths, true))))
+        }
+        "capabilities" if write => {
+            let paths = capability_paths(&request.data)?;
+            let token = match params::string(&request.data, "token")? {
+                Some(token) if !token.is_empty() => crate::request::ClientToken::new(token),
+                _ => return Err(Error::invalid("missing token")),
+            };
+            let target = state.tokens.lookup(&token).await?.ok_or(Error::BadToken)?;
+            let acl = state.policies.acl(target.policies());
+            Ok(Reply::Ok(Response::with_data(capabilities(&acl, &paths, false))))
+        }
+        "capabilities-accessor" if write => {
+            let paths = capability_paths(&request.data)?;
+            let accessor = match params::string(&request.data, "accessor")? {
+                Some(a) if !a.is_empty() => crate::token::Accessor::new(a),
+                _ => return Err(Error::invalid("missing accessor")),
+            };
+            let target = state.tokens.lookup_accessor(&accessor).await?.ok_or(Error::invalid("invalid accessor"))?;
+            let acl = state.policies.acl(target.policies());
+            Ok(Reply::Ok(Response::with_data(capabilities(&acl, &paths, false))))
+        }
+        "seal" | "key-status" | "rotate" | "rotate/keyring" | "capabilities-self"
+        | "capabilities" | "capabilities-accessor" => Err(Error::UnsupportedOperation),
+        _ => Err(Error::UnsupportedPath),
+    }
+}
+
+fn capability_paths(data: &Map<String, Value>) -> Result<Vec<String>> {
+    let mut paths = params::string_list(data, "paths")?.unwrap_or_default();
+    if let Some(path) = params::string(data, "path")?.filter(|p| !p.is_empty()) {
+        paths.push(path);
+    }
+    if paths.is_empty() {
+        return Err(Error::invalid("missing paths"));
+    }
+    Ok(paths)
+}
+
+fn capabilities(acl: &coffer_policy::Acl, paths: &[String], with_legacy_key: bool) -> Map<String, Value> {
+    let mut data = Map::new();
+    for path in paths {
+        let path = path.trim_start_matches('/');
+        let names: Vec<&str> = if acl.is_root() { vec!["root"] } else { acl.capabilities(path).names() };
+        data.insert(path.to_owned(), json!(names));
+    }
+    if with_legacy_key || paths.len() == 1 {
+        if let Some(first) = paths.first().and_then(|p| data.get(p.trim_start_matches('/')).cloned()) {
+            data.insert("capabilities".into(), first);
+        }
+    }
+    data
+}

@@ -1,0 +1,658 @@
+//! The PostgreSQL backend, for several Coffer nodes sharing one database: `tokio-postgres` over
+//! a `deadpool-postgres` pool, without TLS for now.
+//!
+//! # Table layout
+//!
+//! One table, `key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL`, rather than OpenBao's
+//! `(parent_path, path, key)` split. The [`Backend`] contract needs full keys in byte order
+//! (`scan` pages through everything for reaping and migration), and `(path, key)` order is not
+//! byte order: it puts `"a0"` (path `/`) before `"a/b"` (path `/a/`). With one `COLLATE "C"` key,
+//! `scan` is an index range, and `list` walks the index in one statement (a recursive query that
+//! seeks past each folder), costing one index probe per child where OpenBao's
+//! `parent_path LIKE 'p%'` reads every row below the prefix. No `LIKE` is used, so prefixes need
+//! no escaping.
+//!
+//! # Transactions
+//!
+//! Every write (`put` and `delete` too) is one SQL transaction that first takes a transaction-
+//! scoped advisory lock on each key it touches, in a fixed order (so two writers never deadlock),
+//! then runs its steps under `READ COMMITTED`. Writers of the same key are thus serialised, and an
+//! `Expect` reads the latest committed value: two writers can never both pass the same `Expect`,
+//! even for a key that does not exist yet (which `SELECT … FOR UPDATE` alone would not lock).
+//! The lock statement and the steps are pipelined in one round trip.
+//!
+//! The schema and table names are what HA nodes share; every statement is built once in [`Sql`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::config::Host;
+
+use crate::error::chain;
+use crate::key::{self, Child};
+use crate::{Backend, Error, Result, TxOp};
+
+/// The table name used when the config does not set one.
+pub const DEFAULT_TABLE: &str = "coffer_kv";
+/// The pool size used when the config does not set one.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+
+/// Where and how to reach PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// A URL (`postgres://user@host:5432/db?sslmode=disable`) or a `key=value` connection
+    /// string. It may hold a password, so it never appears in `Debug` output or errors. TLS is
+    /// not supported yet: `sslmode` must be absent, `disable` or `prefer`.
+    pub connection_url: String,
+    /// The table; created when missing. Must match `[A-Za-z_][A-Za-z0-9_]*` (at most 63 bytes).
+    pub table: String,
+    /// The schema holding the table, created when missing; `None` uses the `search_path`. Same
+    /// rule as `table`.
+    pub schema: Option<String>,
+    /// The most connections the pool opens (at least 1).
+    pub max_connections: usize,
+}
+
+impl PostgresConfig {
+    /// A config for `connection_url` with the default table, no schema and the default pool size.
+    pub fn new(connection_url: impl Into<String>) -> Self {
+        Self {
+            connection_url: connection_url.into(),
+            table: DEFAULT_TABLE.to_owned(),
+            schema: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may carry a password.
+        f.debug_struct("PostgresConfig")
+            .field("connection_url", &"<redacted>")
+            .field("table", &self.table)
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// A [`Backend`] over a PostgreSQL table. Kind `"postgresql"`.
+pub struct PostgresBackend {
+    pool: Pool,
+    sql: Sql,
+    /// `host:port` for error messages.
+    target: String,
+}
+
+impl PostgresBackend {
+    /// Connects, failing fast when the server is unreachable ([`Error::PostgresConnect`]), then
+    /// creates the schema (when set) and the table when missing.
+    pub async fn connect(config: PostgresConfig) -> Result<Self> {
+        let table = identifier("table", &config.table)?;
+        let schema = config
+            .schema
+            .as_deref()
+            .map(|schema| identifier("schema", schema))
+            .transpose()?;
+        if config.max_connections == 0 {
+            return Err(Error::Config(
+                "postgresql max_connections must be at least 1".to_owned(),
+            ));
+        }
+        reject_tls(&config.connection_url)?;
+        let mut pg_config: tokio_postgres::Config =
+            config.connection_url.parse().map_err(|error| {
+                Error::Config(format!("postgresql connection string: {}", chain(&error)))
+            })?;
+        if pg_config.get_connect_timeout().is_none() {
+            pg_config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let target = describe_target(&pg_config);
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_connections)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(CREATE_TIMEOUT))
+            .build()
+            .map_err(|error| Error::Config(format!("postgresql connection pool: {error}")))?;
+        let backend = Self {
+            pool,
+            sql: Sql::new(schema, table),
+            target,
+        };
+        backend.create_table().await?;
+        Ok(backend)
+    }
+
+    async fn create_table(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        // Nodes starting together would otherwise race on `CREATE … IF NOT EXISTS`.
+        transaction.execute(Sql::LOCK_ONE, &[&SCHEMA_LOCK]).await?;
+        if let Some(create_schema) = &self.sql.create_schema {
+            transaction.batch_execute(create_schema).await?;
+        }
+        transaction.batch_execute(&self.sql.create_table).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(|error| match error {
+            PoolError::Closed => Error::Closed,
+            PoolError::Backend(error) => Error::PostgresConnect {
+                target: self.target.clone(),
+                reason: chain(&error),
+            },
+            PoolError::Timeout(_) => Error::PostgresConnect {
+                target: self.target.clone(),
+                reason: format!("no connection within {} s", CREATE_TIMEOUT.as_secs()),
+            },
+            other => Error::PostgresConnect {
+                target: self.target.clone(),
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    /// The advisory lock id of `key`: a hash of the table and the key, the same on every node.
+    fn lock_id(&self, key: &str) -> i64 {
+        let hash = fnv1a(fnv1a(FNV_OFFSET, self.sql.table.as_bytes()), key.as_bytes());
+        i64::from_ne_bytes(hash.to_ne_bytes())
+    }
+
+    async fn keys(&self, start: &str, prefix: &str, limit: i64) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let rows = match key::upper_bound(prefix) {
+            Some(upper) => {
+                let statement = client.prepare_cached(&self.sql.keys_between).await?;
+                client.query(&statement, &[&start, &upper, &limit]).await?
+            }
+            None => {
+                let statement = client.prepare_cached(&self.sql.keys_from).await?;
+                client.query(&statement, &[&start, &limit]).await?
+            }
+        };
+        rows.iter()
+            .map(|row| row.try_get::<_, String>(0).map_err(Error::from))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        key::validate(key)?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.get).await?;
+        let row = client.query_opt(&statement, &[&key]).await?;
+        Ok(row.map(|row| row.try_get::<_, Vec<u8>>(0)).transpose()?)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.transaction(vec![TxOp::Put {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        }])
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.transaction(vec![TxOp::Delete {
+            key: key.to_owned(),
+        }])
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        key::validate_fragment(prefix)?;
+        let client = self.client().await?;
+        let rows = match key::upper_bound(prefix) {
+            Some(upper) => {
+                let statement = client.prepare_cached(&self.sql.children_between).await?;
+                client.query(&statement, &[&prefix, &upper]).await?
+            }
+            None => {
+                let statement = client.prepare_cached(&self.sql.children_from).await?;
+                client.query(&statement, &[&prefix]).await?
+            }
+        };
+        let mut children: Vec<String> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let stored: &str = row.try_get(0)?;
+            match key::child(prefix, stored) {
+                Some(Child::Leaf(name) | Child::Folder(name)) => children.push(name.to_owned()),
+                None => {}
+            }
+        }
+        // The walk already yields each child once, in order; this only guards the contract.
+        children.dedup();
+        Ok(children)
+    }
+
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        key::validate_fragment(prefix)?;
+        if let Some(after) = after {
+            key::validate_fragment(after)?;
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = key::scan_start(prefix, after);
+        self.keys(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+    }
+
+    async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
+        for op in &ops {
+            key::validate(op.key())?;
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut locks: Vec<i64> = ops.iter().map(|op| self.lock_id(op.key())).collect();
+        locks.sort_unstable();
+        locks.dedup();
+
+        let mut client = self.client().await?;
+        let lock = client.prepare_cached(Sql::LOCK_MANY).await?;
+        let get = client.prepare_cached(&self.sql.get).await?;
+        let put = client.prepare_cached(&self.sql.put).await?;
+        let delete = client.prepare_cached(&self.sql.delete).await?;
+        let transaction = client.transaction().await?;
+
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
+        let tx = &transaction;
+        let locks = &locks;
+        steps.push(Box::pin(async move {
+            tx.execute(&lock, &[locks]).await.map(|_| None)
+        }));
+        for op in &ops {
+            let step: Step<'_> = match op {
+                TxOp::Put { key, value } => {
+                    Box::pin(async { tx.execute(&put, &[key, value]).await.map(|_| None) })
+                }
+                TxOp::Delete { key } => {
+                    Box::pin(async { tx.execute(&delete, &[key]).await.map(|_| None) })
+                }
+                TxOp::Expect { key, .. } => Box::pin(async {
+                    let row = tx.query_opt(&get, &[key]).await?;
+                    row.map(|row| row.try_get::<_, Vec<u8>>(0)).transpose()
+                }),
+            };
+            steps.push(step);
+        }
+        let results = pipeline(steps).await?;
+
+        // `results[0]` is the lock statement; the rest line up with `ops`.
+        for (op, current) in ops.iter().zip(results.into_iter().skip(1)) {
+            if let TxOp::Expect { key, value } = op
+                && current != *value
+            {
+                transaction.rollback().await?;
+                return Err(Error::Conflict { key: key.clone() });
+            }
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgresql"
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close();
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("target", &self.target)
+            .field("table", &self.sql.table)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long one TCP connection attempt may take when the connection string does not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a pooled connection (TCP, startup, authentication) may take.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The advisory lock that serialises table creation (`"coffer"` in ASCII).
+const SCHEMA_LOCK: i64 = 0x636f_6666_6572;
+
+/// Every statement the backend runs, built once from the validated, quoted table name.
+struct Sql {
+    /// `"schema"."table"` or `"table"`.
+    table: String,
+    create_schema: Option<String>,
+    create_table: String,
+    get: String,
+    put: String,
+    delete: String,
+    /// Keys from `$1` on, at most `$2`, in byte order.
+    keys_from: String,
+    /// Keys in `[$1, $2)`, at most `$3`, in byte order.
+    keys_between: String,
+    /// One key per child of the prefix `$1` (no upper bound: the prefix is empty).
+    children_from: String,
+    /// One key per child of the prefix `$1`, below the bound `$2`.
+    children_between: String,
+}
+
+impl Sql {
+    /// Takes one transaction-scoped advisory lock.
+    const LOCK_ONE: &'static str = "SELECT pg_advisory_xact_lock($1)";
+    /// Takes the advisory locks of the sorted `$1`, in order.
+    const LOCK_MANY: &'static str = "SELECT pg_advisory_xact_lock(lock_id) \
+        FROM unnest($1::int8[]) WITH ORDINALITY AS locks(lock_id, position) ORDER BY position";
+
+    fn new(schema: Option<&str>, table: &str) -> Self {
+        let table = match schema {
+            Some(schema) => format!("\"{schema}\".\"{table}\""),
+            None => format!("\"{table}\""),
+        };
+        let children = |bound: &str| {
+            // Walks the index one child at a time: from a leaf key `k`, the next candidate is
+            // the smallest key after it (`k || chr(1)`: keys hold no NUL); from a key inside a
+            // folder `p + "x/…"`, it is `p + "x0"` ('0' follows '/'), past the whole folder.
+            format!(
+                "WITH RECURSIVE walk(k) AS ( \
+                    (SELECT key FROM {table} WHERE key >= $1{bound} ORDER BY key LIMIT 1) \
+                  UNION ALL \
+                    SELECT (SELECT key FROM {table} WHERE key >= ( \
+                        CASE WHEN strpos(substr(walk.k, char_length($1) + 1), '/') > 0 \
+                        THEN substr(walk.k, 1, char_length($1) \
+                            + strpos(substr(walk.k, char_length($1) + 1), '/') - 1) || '0' \
+                        ELSE walk.k || chr(1) END) COLLATE \"C\"{bound} \
+                        ORDER BY key LIMIT 1) \
+                    FROM walk WHERE walk.k IS NOT NULL) \
+                SELECT k FROM walk WHERE k IS NOT NULL"
+            )
+        };
+        Self {
+            create_schema: schema.map(|schema| format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")),
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {table} (\
+                 key TEXT COLLATE \"C\" NOT NULL PRIMARY KEY, value BYTEA NOT NULL)"
+            ),
+            get: format!("SELECT value FROM {table} WHERE key = $1"),
+            put: format!(
+                "INSERT INTO {table} (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+            ),
+            delete: format!("DELETE FROM {table} WHERE key = $1"),
+            keys_from: format!("SELECT key FROM {table} WHERE key >= $1 ORDER BY key LIMIT $2"),
+            keys_between: format!(
+                "SELECT key FROM {table} WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3"
+            ),
+            children_from: children(""),
+            children_between: children(" AND key < $2"),
+            table,
+        }
+    }
+}
+
+/// A schema or table name, checked against `[A-Za-z_][A-Za-z0-9_]*` and PostgreSQL's 63-byte
+/// limit. Only checked names are ever put into SQL text (and quoted there).
+fn identifier<'a>(what: &str, name: &'a str) -> Result<&'a str> {
+    let mut bytes = name.bytes();
+    let starts_well = bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_');
+    let rest_ok = bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+    if starts_well && rest_ok && name.len() <= 63 {
+        Ok(name)
+    } else {
+        Err(Error::Config(format!(
+            "invalid postgresql {what} name {name:?}: use letters, digits and '_', \
+             not starting with a digit, at most 63 characters"
+        )))
+    }
+}
+
+/// Fails when the connection string asks for TLS, which is not supported yet.
+fn reject_tls(connection: &str) -> Result<()> {
+    match ssl_mode(connection).as_deref() {
+        None | Some("disable" | "prefer") => Ok(()),
+        Some(mode) => Err(Error::Config(format!(
+            "TLS to PostgreSQL is not supported yet (sslmode={mode}); \
+             use sslmode=disable or prefer, or leave sslmode out"
+        ))),
+    }
+}
+
+/// The `sslmode` a connection string asks for, lower-cased, in either URL or `key=value` form.
+fn ssl_mode(connection: &str) -> Option<String> {
+    let connection = connection.trim();
+    if connection.starts_with("postgres://") || connection.starts_with("postgresql://") {
+        let (_, query) = connection.split_once('?')?;
+        return query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .rfind(|(name, _)| *name == "sslmode")
+            .map(|(_, value)| value.to_ascii_lowercase());
+    }
+    let mut mode = None;
+    let mut rest = connection;
+    while let Some((name, after)) = rest.split_once('=') {
+        let after = after.trim_start();
+        let (value, remaining) = match after.strip_prefix('\'') {
+            Some(quoted) => split_quoted(quoted),
+            None => {
+                let (value, remaining) =
+                    after.split_once(char::is_whitespace).unwrap_or((after, ""));
+                (value.to_owned(), remaining)
+            }
+        };
+        if name.trim() == "sslmode" {
+            mode = Some(value.to_ascii_lowercase());
+        }
+        rest = remaining.trim_start();
+    }
+    mode
+}
+
+/// Splits a single-quoted `key=value` value (opening quote already removed, `\` escapes) from
+/// what follows its closing quote.
+fn split_quoted(quoted: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((index, c)) = chars.next() {
+        match c {
+            '\\' => value.extend(chars.next().map(|(_, escaped)| escaped)),
+            '\'' => return (value, quoted.get(index + 1..).unwrap_or("")),
+            other => value.push(other),
+        }
+    }
+    (value, "")
+}
+
+/// `host:port` of every host the config names, for error messages (never the password).
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let port = |index: usize| ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| match host {
+            Host::Tcp(name) => format!("{name}:{}", port(index)),
+            Host::Unix(directory) => format!("{}:{}", directory.display(), port(index)),
+        })
+        .collect();
+    if hosts.is_empty() {
+        let addresses = config.get_hostaddrs();
+        if addresses.is_empty() {
+            return "(no host given)".to_owned();
+        }
+        return addresses
+            .iter()
+            .enumerate()
+            .map(|(index, address)| format!("{address}:{}", port(index)))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    hosts.join(",")
+}
+
+/// One pipelined statement of a transaction: the value an `Expect` read, `None` otherwise.
+type Step<'a> = Pin<
+    Box<
+        dyn Future<Output = std::result::Result<Option<Vec<u8>>, tokio_postgres::Error>>
+            + Send
+            + 'a,
+    >,
+>;
+
+/// Runs `steps` concurrently on one connection. `tokio-postgres` sends a statement when its
+/// future is first polled, and this polls them in order, so they reach the server in order and in
+/// one round trip. The first error wins.
+async fn pipeline(
+    mut steps: Vec<Step<'_>>,
+) -> std::result::Result<Vec<Option<Vec<u8>>>, tokio_postgres::Error> {
+    let mut results: Vec<Option<Vec<u8>>> = vec![None; steps.len()];
+    let mut done = vec![false; steps.len()];
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for ((step, result), done) in steps
+            .iter_mut()
+            .zip(results.iter_mut())
+            .zip(done.iter_mut())
+        {
+            if *done {
+                continue;
+            }
+            match step.as_mut().poll(cx) {
+                Poll::Ready(Ok(value)) => {
+                    *result = value;
+                    *done = true;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    })
+    .await?;
+    Ok(results)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// 64-bit FNV-1a, continuing from `hash`: stable across processes and versions, unlike std's
+/// hasher, which is what advisory lock ids shared by several nodes need.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(FNV_PRIME)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_ssl_mode(connection: &str, expected: Option<&str>) {
+        assert_eq!(
+            ssl_mode(connection).as_deref(),
+            expected,
+            "ssl_mode({connection:?})"
+        );
+    }
+
+    #[test]
+    fn ssl_modes() {
+        check_ssl_mode("postgres://u@h/db", None);
+        check_ssl_mode("postgres://u@h/db?sslmode=disable", Some("disable"));
+        check_ssl_mode(
+            "postgresql://u@h/db?application_name=x&sslmode=Require",
+            Some("require"),
+        );
+        check_ssl_mode("host=h user=u", None);
+        check_ssl_mode("host=h sslmode=verify-full user=u", Some("verify-full"));
+        check_ssl_mode("host=h sslmode = prefer", Some("prefer"));
+        check_ssl_mode(
+            "password='a b\\' sslmode=require' sslmode='disable'",
+            Some("disable"),
+        );
+        check_ssl_mode("password='sslmode=require' host=h", None);
+    }
+
+    fn check_tls(connection: &str, accepted: bool) {
+        assert_eq!(
+            reject_tls(connection).is_ok(),
+            accepted,
+            "reject_tls({connection:?})"
+        );
+    }
+
+    #[test]
+    fn tls_is_refused_until_supported() {
+        check_tls("postgres://u@h/db", true);
+        check_tls("postgres://u@h/db?sslmode=prefer", true);
+        check_tls("postgres://u@h/db?sslmode=require", false);
+        check_tls("host=h sslmode=verify-ca", false);
+        check_tls("host=h sslmode=disable", true);
+    }
+
+    fn check_identifier(name: &str, valid: bool) {
+        assert_eq!(
+            identifier("table", name).is_ok(),
+            valid,
+            "identifier({name:?})"
+        );
+    }
+
+    #[test]
+    fn identifiers() {
+        check_identifier("coffer_kv", true);
+        check_identifier("_x9", true);
+        check_identifier("CamelCase", true);
+        check_identifier(&"t".repeat(63), true);
+        check_identifier(&"t".repeat(64), false);
+        check_identifier("", false);
+        check_identifier("9lives", false);
+        check_identifier("kv; DROP TABLE x", false);
+        check_identifier("a\"b", false);
+        check_identifier("a-b", false);
+        check_identifier("schéma", false);
+    }
+
+    #[test]
+    fn targets_never_show_the_password() {
+        let config: tokio_postgres::Config = "postgres://alice:hunter2@db.example:6543/coffer"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(describe_target(&config), "db.example:6543");
+        let config: tokio_postgres::Config = "host=a,b port=1,2 password=hunter2"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(describe_target(&config), "a:1,b:2");
+    }
+
+    #[test]
+    fn fnv_matches_reference_values() {
+        assert_eq!(fnv1a(FNV_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(FNV_OFFSET, b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}

@@ -1,0 +1,661 @@
+//! The SQLite backend, Coffer's embedded default: one `WITHOUT ROWID` table in a WAL database
+//! with `synchronous=FULL`.
+//!
+//! No SQLite call ever runs on the async executor. One dedicated writer thread owns the only
+//! read-write connection and commits in groups: it drains every request already queued, runs them
+//! in one `BEGIN IMMEDIATE … COMMIT`, each inside its own `SAVEPOINT` (so a transaction whose
+//! `Expect` fails is rolled back alone), and replies only after `COMMIT` returned, that is once the
+//! writes are durable. Reads go to a small pool of threads that each own a read-only connection;
+//! WAL lets them run beside the writer.
+
+use std::fs::OpenOptions;
+use std::num::NonZero;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::key::{self, Child};
+use crate::{Backend, Error, Result, TxOp};
+
+/// Where to open a SQLite store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// The database file. It is created with mode 0600 when missing; its directory must exist.
+    pub path: PathBuf,
+}
+
+impl SqliteConfig {
+    /// A config for the database file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+/// A [`Backend`] over one SQLite database file. Kind `"sqlite"`.
+pub struct SqliteBackend {
+    /// The database path, for error messages.
+    path: String,
+    /// Feeds the writer thread; `None` once closed.
+    writes: RwLock<Option<mpsc::Sender<WriteRequest>>>,
+    /// Feeds the reader threads; `None` once closed.
+    reads: RwLock<Option<mpsc::Sender<ReadRequest>>>,
+    /// Yields `None` once every reader thread has exited (each holds a sender it never uses).
+    readers_alive: Mutex<Option<mpsc::Receiver<()>>>,
+    /// The writer's last word: the outcome of the final checkpoint and close.
+    writer_done: Mutex<Option<oneshot::Receiver<Result<()>>>>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating when missing) the database at `config.path`, switches it to WAL, creates
+    /// the table and starts the writer and reader threads.
+    ///
+    /// Fails with an error naming the path when the directory is missing, the file cannot be
+    /// created, or the file is not a SQLite database.
+    pub async fn open(config: SqliteConfig) -> Result<Self> {
+        let path = config.path;
+        let shown = path.display().to_string();
+
+        let (write_sender, write_queue) = mpsc::channel(QUEUE_CAPACITY);
+        let (writer_ready, writer_opened) = oneshot::channel();
+        let (writer_finished, writer_done) = oneshot::channel();
+        let writer_path = path.clone();
+        thread::Builder::new()
+            .name("coffer-sqlite-writer".to_owned())
+            .spawn(move || run_writer(&writer_path, write_queue, writer_ready, writer_finished))
+            .map_err(Error::Worker)?;
+        writer_opened.await.map_err(|_| Error::Closed)??;
+
+        let (read_sender, read_queue) = mpsc::channel(QUEUE_CAPACITY);
+        let read_queue = Arc::new(Mutex::new(read_queue));
+        let (alive, readers_alive) = mpsc::channel(1);
+        let backend = Self {
+            path: shown,
+            writes: RwLock::new(Some(write_sender)),
+            reads: RwLock::new(Some(read_sender)),
+            readers_alive: Mutex::new(Some(readers_alive)),
+            writer_done: Mutex::new(Some(writer_done)),
+        };
+
+        let mut readers_opened = Vec::new();
+        for index in 0..reader_count() {
+            let (ready, opened) = oneshot::channel();
+            let reader_path = path.clone();
+            let queue = Arc::clone(&read_queue);
+            let reader_alive = alive.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("coffer-sqlite-reader-{index}"))
+                .spawn(move || run_reader(&reader_path, &queue, ready, reader_alive));
+            if let Err(source) = spawned {
+                // `close` waits until every `alive` sender is gone, this one included. The spawn
+                // error is the one worth reporting, so closing is best effort.
+                drop(alive);
+                let _ = backend.close().await;
+                return Err(Error::Worker(source));
+            }
+            readers_opened.push(opened);
+        }
+        drop(alive);
+        drop(read_queue);
+        for opened in readers_opened {
+            if let Err(error) = opened
+                .await
+                .map_err(|_| Error::Closed)
+                .and_then(|opened| opened)
+            {
+                // Best effort: the open error is the one worth reporting.
+                let _ = backend.close().await;
+                return Err(error);
+            }
+        }
+        Ok(backend)
+    }
+
+    async fn write(&self, ops: Vec<TxOp>) -> Result<()> {
+        for op in &ops {
+            key::validate(op.key())?;
+        }
+        let sender = current(&self.writes).ok_or(Error::Closed)?;
+        let (reply, response) = oneshot::channel();
+        sender
+            .send(WriteRequest { ops, reply })
+            .await
+            .map_err(|_| Error::Closed)?;
+        // The writer exits once every sender is gone; do not keep it alive while waiting.
+        drop(sender);
+        response.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn read<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T>>) -> ReadRequest,
+    ) -> Result<T> {
+        let sender = current(&self.reads).ok_or(Error::Closed)?;
+        let (reply, response) = oneshot::channel();
+        sender
+            .send(request(reply))
+            .await
+            .map_err(|_| Error::Closed)?;
+        drop(sender);
+        response.await.map_err(|_| Error::Closed)?
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        key::validate(key)?;
+        let key = key.to_owned();
+        self.read(|reply| ReadRequest::Get { key, reply }).await
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.write(vec![TxOp::Put {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        }])
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.write(vec![TxOp::Delete {
+            key: key.to_owned(),
+        }])
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        key::validate_fragment(prefix)?;
+        let prefix = prefix.to_owned();
+        self.read(|reply| ReadRequest::List { prefix, reply }).await
+    }
+
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        key::validate_fragment(prefix)?;
+        if let Some(after) = after {
+            key::validate_fragment(after)?;
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = key::scan_start(prefix, after);
+        let prefix = prefix.to_owned();
+        self.read(|reply| ReadRequest::Scan {
+            prefix,
+            start,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(ops).await
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    /// Stops the readers, lets the writer commit everything already queued, checkpoints the WAL
+    /// into the database file and closes it. Later calls fail with [`Error::Closed`]; closing
+    /// twice is not an error.
+    async fn close(&self) -> Result<()> {
+        drop(take(&self.reads));
+        if let Some(mut readers_alive) = take_once(&self.readers_alive) {
+            // `None` once every reader thread has dropped its connection.
+            let _ = readers_alive.recv().await;
+        }
+        drop(take(&self.writes));
+        match take_once(&self.writer_done) {
+            Some(writer_done) => writer_done.await.map_err(|_| Error::Closed)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every statement the backend runs; the table is the whole schema.
+mod sql {
+    pub(super) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS coffer_kv (\
+        key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID";
+    pub(super) const GET: &str = "SELECT value FROM coffer_kv WHERE key = ?1";
+    pub(super) const PUT: &str = "INSERT INTO coffer_kv (key, value) VALUES (?1, ?2) \
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    pub(super) const DELETE: &str = "DELETE FROM coffer_kv WHERE key = ?1";
+    /// Keys from `?1` on, at most `?2` (a negative limit means no limit).
+    pub(super) const KEYS_FROM: &str =
+        "SELECT key FROM coffer_kv WHERE key >= ?1 ORDER BY key LIMIT ?2";
+    /// Keys in `[?1, ?2)`, at most `?3`.
+    pub(super) const KEYS_BETWEEN: &str =
+        "SELECT key FROM coffer_kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3";
+    pub(super) const BEGIN: &str = "BEGIN IMMEDIATE";
+    pub(super) const COMMIT: &str = "COMMIT";
+    pub(super) const ROLLBACK: &str = "ROLLBACK";
+    pub(super) const SAVEPOINT: &str = "SAVEPOINT coffer_request";
+    pub(super) const RELEASE: &str = "RELEASE coffer_request";
+    pub(super) const UNDO: &str = "ROLLBACK TO coffer_request; RELEASE coffer_request";
+    pub(super) const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+}
+
+/// How long a connection waits for a lock held by another connection before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests that may wait in each queue before senders wait for room.
+const QUEUE_CAPACITY: usize = 1024;
+/// The most requests one group commit takes.
+const MAX_BATCH: usize = 512;
+
+/// Enough readers to use every core, and a few to spare for a slow scan.
+fn reader_count() -> usize {
+    thread::available_parallelism()
+        .map_or(2, NonZero::get)
+        .clamp(2, 8)
+}
+
+/// A transaction for the writer thread.
+struct WriteRequest {
+    ops: Vec<TxOp>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// A query for a reader thread.
+enum ReadRequest {
+    Get {
+        key: String,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>>>,
+    },
+    List {
+        prefix: String,
+        reply: oneshot::Sender<Result<Vec<String>>>,
+    },
+    Scan {
+        prefix: String,
+        start: String,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<String>>>,
+    },
+}
+
+/// The writer thread: opens the database, then commits queued requests in groups until every
+/// sender is gone, then checkpoints and closes.
+fn run_writer(
+    path: &Path,
+    mut queue: mpsc::Receiver<WriteRequest>,
+    ready: oneshot::Sender<Result<()>>,
+    finished: oneshot::Sender<Result<()>>,
+) {
+    let writer = match Writer::open(path) {
+        Ok(writer) => writer,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        writer.commit(batch);
+    }
+    // Nobody may be waiting (the backend was dropped without `close`).
+    let _ = finished.send(writer.close());
+}
+
+/// The write connection.
+struct Writer {
+    connection: Connection,
+    path: String,
+}
+
+/// Why one request of a batch did not apply.
+enum StepError {
+    Conflict(String),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StepError {
+    fn from(error: rusqlite::Error) -> Self {
+        StepError::Sqlite(error)
+    }
+}
+
+impl Writer {
+    fn open(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        // Create the file ourselves so it is private from the first byte; SQLite gives the
+        // `-wal` and `-shm` files the same mode.
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| Error::File {
+                path: shown.clone(),
+                source,
+            })?;
+        let sqlite = |source| Error::Sqlite {
+            path: shown.clone(),
+            source,
+        };
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(sqlite)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Config(format!(
+                "sqlite storage at {shown}: cannot switch to WAL (journal mode stays {mode:?})"
+            )));
+        }
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite)?;
+        connection
+            .execute_batch(sql::CREATE_TABLE)
+            .map_err(sqlite)?;
+        Ok(Self {
+            connection,
+            path: shown,
+        })
+    }
+
+    /// Runs a group of requests in one transaction and replies to each once it is committed.
+    fn commit(&self, batch: Vec<WriteRequest>) {
+        match self.try_commit(&batch) {
+            Ok(outcomes) => {
+                for (request, outcome) in batch.into_iter().zip(outcomes) {
+                    // The caller may have gone away; the write stands either way.
+                    let _ = request.reply.send(outcome);
+                }
+            }
+            Err(failure) => {
+                self.rollback();
+                for request in batch {
+                    let _ = request.reply.send(Err(self.error(duplicate(&failure))));
+                }
+            }
+        }
+    }
+
+    /// The outcome of each request once `COMMIT` returned, or the error that failed the whole
+    /// group (then nothing of it is written).
+    fn try_commit(&self, batch: &[WriteRequest]) -> rusqlite::Result<Vec<Result<()>>> {
+        self.connection.execute_batch(sql::BEGIN)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for request in batch {
+            self.connection.execute_batch(sql::SAVEPOINT)?;
+            match self.apply(&request.ops) {
+                Ok(()) => {
+                    self.connection.execute_batch(sql::RELEASE)?;
+                    outcomes.push(Ok(()));
+                }
+                Err(StepError::Conflict(key)) => {
+                    self.connection.execute_batch(sql::UNDO)?;
+                    outcomes.push(Err(Error::Conflict { key }));
+                }
+                Err(StepError::Sqlite(error)) => {
+                    if self.connection.is_autocommit() {
+                        // SQLite already rolled the whole transaction back (I/O error, disk
+                        // full, ...): the requests before this one are lost too.
+                        return Err(error);
+                    }
+                    self.connection.execute_batch(sql::UNDO)?;
+                    outcomes.push(Err(self.error(error)));
+                }
+            }
+        }
+        self.connection.execute_batch(sql::COMMIT)?;
+        Ok(outcomes)
+    }
+
+    fn apply(&self, ops: &[TxOp]) -> std::result::Result<(), StepError> {
+        for op in ops {
+            match op {
+                TxOp::Put { key, value } => {
+                    self.connection
+                        .prepare_cached(sql::PUT)?
+                        .execute(params![key, value])?;
+                }
+                TxOp::Delete { key } => {
+                    self.connection
+                        .prepare_cached(sql::DELETE)?
+                        .execute(params![key])?;
+                }
+                TxOp::Expect { key, value } => {
+                    let current: Option<Vec<u8>> = self
+                        .connection
+                        .prepare_cached(sql::GET)?
+                        .query_row(params![key], |row| row.get(0))
+                        .optional()?;
+                    if current != *value {
+                        return Err(StepError::Conflict(key.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(&self) {
+        if self.connection.is_autocommit() {
+            return;
+        }
+        if let Err(error) = self.connection.execute_batch(sql::ROLLBACK) {
+            tracing::error!(path = %self.path, %error, "sqlite storage: rollback failed");
+        }
+    }
+
+    fn close(self) -> Result<()> {
+        let checkpoint: rusqlite::Result<i64> =
+            self.connection
+                .query_row(sql::CHECKPOINT, [], |row| row.get(0));
+        match checkpoint {
+            Ok(0) => {}
+            Ok(_) => {
+                tracing::warn!(path = %self.path, "sqlite storage: WAL checkpoint was blocked")
+            }
+            Err(error) => return Err(self.error(error)),
+        }
+        let path = self.path;
+        self.connection
+            .close()
+            .map_err(|(_, source)| Error::Sqlite { path, source })
+    }
+
+    fn error(&self, source: rusqlite::Error) -> Error {
+        Error::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// A reader thread: serves queries from the shared queue until it closes.
+fn run_reader(
+    path: &Path,
+    queue: &Mutex<mpsc::Receiver<ReadRequest>>,
+    ready: oneshot::Sender<Result<()>>,
+    // Dropped when this thread exits, which is how `close` knows the connection is gone.
+    _alive: mpsc::Sender<()>,
+) {
+    let reader = match Reader::open(path) {
+        Ok(reader) => reader,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    loop {
+        // Only the thread holding the lock waits on the queue; the others wait for the lock.
+        let request = queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv();
+        let Some(request) = request else { break };
+        reader.serve(request);
+    }
+}
+
+/// A read-only connection.
+struct Reader {
+    connection: Connection,
+    path: String,
+}
+
+impl Reader {
+    fn open(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let sqlite = |source| Error::Sqlite {
+            path: shown.clone(),
+            source,
+        };
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        Ok(Self {
+            connection,
+            path: shown,
+        })
+    }
+
+    fn serve(&self, request: ReadRequest) {
+        // A caller that went away no longer needs its answer.
+        match request {
+            ReadRequest::Get { key, reply } => {
+                let _ = reply.send(self.get(&key).map_err(|source| self.error(source)));
+            }
+            ReadRequest::List { prefix, reply } => {
+                let _ = reply.send(self.list(&prefix).map_err(|source| self.error(source)));
+            }
+            ReadRequest::Scan {
+                prefix,
+                start,
+                limit,
+                reply,
+            } => {
+                let scanned = self.scan(&prefix, &start, limit);
+                let _ = reply.send(scanned.map_err(|source| self.error(source)));
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.connection
+            .prepare_cached(sql::GET)?
+            .query_row(params![key], |row| row.get(0))
+            .optional()
+    }
+
+    /// Streams keys in order from the prefix; each folder found restarts the query past the
+    /// folder, so a listing costs one index seek per child, not one row per key below.
+    fn list(&self, prefix: &str) -> rusqlite::Result<Vec<String>> {
+        let upper = key::upper_bound(prefix);
+        let mut statement = match upper {
+            Some(_) => self.connection.prepare_cached(sql::KEYS_BETWEEN)?,
+            None => self.connection.prepare_cached(sql::KEYS_FROM)?,
+        };
+        let mut children = Vec::new();
+        let mut from = prefix.to_owned();
+        'seek: loop {
+            let mut rows = match &upper {
+                Some(upper) => statement.query(params![from, upper, -1_i64])?,
+                None => statement.query(params![from, -1_i64])?,
+            };
+            while let Some(row) = rows.next()? {
+                let stored: String = row.get(0)?;
+                match key::child(prefix, &stored) {
+                    Some(Child::Leaf(name)) => children.push(name.to_owned()),
+                    Some(Child::Folder(folder)) => {
+                        children.push(folder.to_owned());
+                        from = key::skip_folder(prefix, folder);
+                        continue 'seek;
+                    }
+                    None => {}
+                }
+            }
+            break;
+        }
+        Ok(children)
+    }
+
+    fn scan(&self, prefix: &str, start: &str, limit: usize) -> rusqlite::Result<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match key::upper_bound(prefix) {
+            Some(upper) => self
+                .connection
+                .prepare_cached(sql::KEYS_BETWEEN)?
+                .query_map(params![start, upper, limit], |row| row.get(0))?
+                .collect(),
+            None => self
+                .connection
+                .prepare_cached(sql::KEYS_FROM)?
+                .query_map(params![start, limit], |row| row.get(0))?
+                .collect(),
+        }
+    }
+
+    fn error(&self, source: rusqlite::Error) -> Error {
+        Error::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// A copy of `error` for each request of a failed group (`rusqlite::Error` is not `Clone`).
+fn duplicate(error: &rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
+/// A clone of the sender in `slot`, or `None` once closed. The lock is held only for the clone.
+fn current<T>(slot: &RwLock<Option<mpsc::Sender<T>>>) -> Option<mpsc::Sender<T>> {
+    slot.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// Empties a sender slot, returning what it held.
+fn take<T>(slot: &RwLock<Option<T>>) -> Option<T> {
+    slot.write().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// Empties a slot only `close` touches, returning what it held.
+fn take_once<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}

@@ -1,0 +1,68 @@
+//! The client-side commands: each turns parsed arguments into API calls and prints the result in
+//! the chosen format. Errors bubble up to `main`, which picks the exit code.
+
+pub(crate) mod operator;
+pub(crate) mod token;
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::output::{self, Format};
+
+/// A command's outcome that is not an error but still sets a non-zero exit code (e.g. `status`
+/// of a sealed server exits 2, like Vault's CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 2 (sealed server).
+    Sealed,
+}
+
+/// Reads one secret value: the given argument, `-` for stdin, or a prompt when absent.
+pub(crate) fn read_secret(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
+    match given.as_deref() {
+        Some("-") | None => {
+            let stdin = std::io::stdin();
+            if given.is_none() && stdin.is_terminal() {
+                eprint!("{prompt}");
+            }
+            let mut line = String::new();
+            stdin.lock().read_line(&mut line).context("reading from stdin")?;
+            let value = line.trim().to_owned();
+            if value.is_empty() {
+                anyhow::bail!("no value given on stdin");
+            }
+            Ok(value)
+        }
+        Some(value) => Ok(value.to_owned()),
+    }
+}
+
+/// Prints a map of fields, or one field when `field` is given.
+pub(crate) fn print_fields(format: Format, field: Option<&str>, rows: &[(String, Value)], json_value: &Value) -> anyhow::Result<()> {
+    if let Some(field) = field {
+        let value = rows
+            .iter()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v)
+            .with_context(|| format!("Field {field:?} not present in secret"))?;
+        let text = output::cell(value);
+        if std::io::stdout().is_terminal() {
+            output::line(&text);
+        } else {
+            output::raw(&text);
+        }
+        return Ok(());
+    }
+    match format {
+        Format::Json => output::json(json_value),
+        Format::Table => {
+            let rows: Vec<(String, String)> = rows.iter().map(|(k, v)| (k.clone(), output::cell(v))).collect();
+            output::table(&rows);
+        }
+    }
+    Ok(())
+}

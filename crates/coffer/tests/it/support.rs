@@ -1,0 +1,270 @@
+//! Test support: a real `coffer` server process on 127.0.0.1 port 0 with its own temp directory,
+//! the `coffer` CLI as a subprocess, and the real OpenBao binary (`bao`) as CLI and peer server.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use coffer_client::{Client, ClientConfig};
+
+/// The `coffer` binary under test.
+pub fn coffer_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_coffer")
+}
+
+/// The real `bao` binary, installed by `scripts/setup-test-env`.
+pub fn bao_bin() -> PathBuf {
+    let path = std::env::var_os("COFFER_BAO").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/compat/venv/bin/bao")
+    });
+    assert!(path.exists(), "the bao binary is missing at {}: run scripts/setup-test-env", path.display());
+    path
+}
+
+/// A running `coffer server`.
+pub struct TestServer {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    /// Root token (dev mode).
+    pub root_token: Option<String>,
+    /// The server's log file.
+    pub log: PathBuf,
+}
+
+/// What the server printed before it started serving.
+struct Banner {
+    listen: String,
+    root_token: Option<String>,
+}
+
+impl TestServer {
+    /// A dev server (in memory, unsealed) with a random root token.
+    pub fn dev(dir: &Path) -> TestServer {
+        Self::spawn(dir, &["server", "-dev", "-dev-listen-address=127.0.0.1:0"], "http")
+    }
+
+    /// A server from a config file written into `dir`.
+    pub fn with_config(dir: &Path, config: &str) -> TestServer {
+        let path = dir.join("coffer.hcl");
+        std::fs::write(&path, config).expect("write config");
+        let arg = format!("-config={}", path.display());
+        let scheme = if config.contains("tls_cert_file") { "https" } else { "http" };
+        Self::spawn(dir, &["server", &arg], scheme)
+    }
+
+    /// A server started with these exact arguments (plain HTTP).
+    pub fn spawn_args(dir: &Path, args: &[&str]) -> TestServer {
+        Self::spawn(dir, args, "http")
+    }
+
+    /// A non-dev server on SQLite at `dir/coffer.db`, listening on a free port.
+    pub fn sqlite(dir: &Path) -> TestServer {
+        Self::with_config(dir, &sqlite_config(dir))
+    }
+
+    fn spawn(dir: &Path, args: &[&str], scheme: &str) -> TestServer {
+        let log = dir.join(format!("server-{}.log", std::process::id()));
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("open log");
+        let mut child = Command::new(coffer_bin())
+            .args(args)
+            .env_remove("COFFER_ADDR")
+            .env_remove("VAULT_ADDR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn coffer server");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut listen = None;
+            let mut root_token = None;
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.trim().strip_prefix("Listen Address:") {
+                    listen = Some(rest.trim().to_owned());
+                }
+                if let Some(rest) = line.trim().strip_prefix("Root Token:") {
+                    root_token = Some(rest.trim().to_owned());
+                }
+                if line.contains("Coffer server started") && !sent {
+                    sent = true;
+                    let _ = tx.send(listen.clone().map(|listen| Banner { listen, root_token: root_token.clone() }));
+                }
+            }
+            if !sent {
+                let _ = tx.send(None);
+            }
+        });
+        let banner = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(banner)) => banner,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let logs = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("coffer server did not start ({}): {logs}", if other.is_err() { "timeout" } else { "exited" });
+            }
+        };
+        TestServer {
+            child: Some(child),
+            addr: format!("{scheme}://{}", banner.listen),
+            root_token: banner.root_token,
+            log,
+        }
+    }
+
+    /// A client with no token.
+    pub fn client(&self) -> Client {
+        Client::new(ClientConfig::new(self.addr.clone())).expect("client")
+    }
+
+    /// A client with the dev root token.
+    pub fn root_client(&self) -> Client {
+        self.client().with_token(self.root_token.clone().expect("dev server has a root token"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running")
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        assert!(status.success());
+        wait_timeout(&mut child, Duration::from_secs(60)).expect("server exits after SIGTERM")
+    }
+
+    /// The server's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A config for a non-dev server on SQLite in `dir`.
+pub fn sqlite_config(dir: &Path) -> String {
+    format!(
+        r#"storage "sqlite" {{ path = "{}" }}
+listener "tcp" {{ address = "127.0.0.1:0" tls_disable = true }}
+log_level = "debug"
+"#,
+        dir.join("coffer.db").display()
+    )
+}
+
+/// A free TCP port on 127.0.0.1 (for peers that cannot report a port-0 bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Runs the `coffer` CLI with a clean environment pointing at `addr`, `HOME` at `home`.
+pub fn coffer_cli(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(coffer_bin());
+    command.args(args).env_clear().env("HOME", home).env("COFFER_ADDR", addr).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    if let Some(token) = token {
+        command.env("COFFER_TOKEN", token);
+    }
+    command.stdin(Stdio::null()).output().expect("run coffer CLI")
+}
+
+/// Runs the `bao` CLI against `addr` with `token`.
+pub fn bao(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(bao_bin());
+    command.args(args).env_clear().env("HOME", home).env("BAO_ADDR", addr).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    if let Some(token) = token {
+        command.env("BAO_TOKEN", token);
+    }
+    command.stdin(Stdio::null()).output().expect("run bao")
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// stdout parsed as JSON, with a helpful panic.
+pub fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): stdout={} stderr={}", stdout(output), stderr(output)))
+}
+
+/// A real OpenBao server (non-dev, in-memory storage) as a peer.
+pub struct BaoServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl BaoServer {
+    /// Starts `bao server` with in-memory storage on a free port and waits until it answers.
+    pub fn start(dir: &Path) -> BaoServer {
+        let port = free_port();
+        let config = dir.join("bao.hcl");
+        std::fs::write(
+            &config,
+            format!("storage \"inmem\" {{}}\nlistener \"tcp\" {{\n address = \"127.0.0.1:{port}\"\n tls_disable = true\n}}\ndisable_mlock = true\n"),
+        )
+        .expect("write bao config");
+        let log = std::fs::File::create(dir.join("bao.log")).expect("bao log");
+        let child = Command::new(bao_bin())
+            .args(["server", &format!("-config={}", config.display())])
+            .stdout(Stdio::from(log.try_clone().expect("clone log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn bao server");
+        let addr = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "bao server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        BaoServer { child, addr }
+    }
+}
+
+impl Drop for BaoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
