@@ -183,7 +183,9 @@ pub struct InitResponse {
 
 impl std::fmt::Debug for InitResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InitResponse").field("keys", &self.keys.len()).finish_non_exhaustive()
+        f.debug_struct("InitResponse")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -207,7 +209,9 @@ pub struct UnsealRequest {
 
 impl std::fmt::Debug for UnsealRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnsealRequest").field("reset", &self.reset).finish_non_exhaustive()
+        f.debug_struct("UnsealRequest")
+            .field("reset", &self.reset)
+            .finish_non_exhaustive()
     }
 }
 

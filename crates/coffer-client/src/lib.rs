@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use coffer_api::{Envelope, ErrorBody, Health, InitRequest, InitResponse, Leader, SealStatus, TokenCreateRequest, UnsealRequest};
+use coffer_api::{
+    Envelope, ErrorBody, Health, InitRequest, InitResponse, Leader, SealStatus, TokenCreateRequest,
+    UnsealRequest,
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -45,7 +48,11 @@ pub enum Error {
 }
 
 fn format_errors(errors: &[String]) -> String {
-    errors.iter().map(|e| format!("* {e}")).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(|e| format!("* {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Error {
@@ -78,14 +85,22 @@ pub struct ClientConfig {
 
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientConfig").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("ClientConfig")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
 impl ClientConfig {
     /// A configuration for `address` with no token.
     pub fn new(address: impl Into<String>) -> Self {
-        ClientConfig { address: address.into(), token: None, ca_cert_pem: None, tls_skip_verify: false, timeout: Duration::from_secs(60) }
+        ClientConfig {
+            address: address.into(),
+            token: None,
+            ca_cert_pem: None,
+            tls_skip_verify: false,
+            timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -108,16 +123,21 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
 impl Client {
     /// Builds a client.
     pub fn new(config: ClientConfig) -> Result<Client> {
-        let mut builder = reqwest::Client::builder().timeout(config.timeout).user_agent(concat!("coffer/", env!("CARGO_PKG_VERSION")));
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("coffer/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.ca_cert_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| Error::Config(format!("bad CA certificate: {e}")))?;
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| Error::Config(format!("bad CA certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
         if config.tls_skip_verify {
@@ -126,14 +146,23 @@ impl Client {
         let http = builder.build().map_err(|e| Error::Config(e.to_string()))?;
         let base = config.address.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!("address {base:?} must start with http:// or https://")));
+            return Err(Error::Config(format!(
+                "address {base:?} must start with http:// or https://"
+            )));
         }
-        Ok(Client { http, base, token: config.token })
+        Ok(Client {
+            http,
+            base,
+            token: config.token,
+        })
     }
 
     /// The same client with another token.
     pub fn with_token(&self, token: impl Into<String>) -> Client {
-        Client { token: Some(token.into()), ..self.clone() }
+        Client {
+            token: Some(token.into()),
+            ..self.clone()
+        }
     }
 
     /// The base address.
@@ -146,36 +175,75 @@ impl Client {
     /// "missing" from "failed".
     pub async fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> Result<RawReply> {
         let url = format!("{}/v1/{}", self.base, path.trim_start_matches('/'));
-        let method = Method::from_bytes(method.as_bytes()).map_err(|_| Error::Config(format!("bad method {method}")))?;
-        let mut request = self.http.request(method.clone(), &url).header("X-Vault-Request", "true");
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| Error::Config(format!("bad method {method}")))?;
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .header("X-Vault-Request", "true");
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token);
         }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
+        let response = request.send().await.map_err(|source| Error::Transport {
+            url: url.clone(),
+            source,
+        })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
+        let bytes = response.bytes().await.map_err(|source| Error::Transport {
+            url: url.clone(),
+            source,
+        })?;
         let parsed: Option<Value> = if bytes.is_empty() {
             None
         } else {
-            Some(serde_json::from_slice(&bytes).map_err(|e| Error::Decode { url: url.clone(), reason: e.to_string() })?)
+            Some(serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?)
         };
-        if status.is_success() || status == StatusCode::NOT_FOUND && errors_of(parsed.as_ref()).is_empty() {
-            return Ok(RawReply { status: status.as_u16(), body: parsed });
+        if status.is_success()
+            || status == StatusCode::NOT_FOUND && errors_of(parsed.as_ref()).is_empty()
+        {
+            return Ok(RawReply {
+                status: status.as_u16(),
+                body: parsed,
+            });
         }
-        Err(Error::Api { method: method.to_string(), url, status: status.as_u16(), errors: errors_of(parsed.as_ref()) })
+        Err(Error::Api {
+            method: method.to_string(),
+            url,
+            status: status.as_u16(),
+            errors: errors_of(parsed.as_ref()),
+        })
     }
 
-    async fn typed<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&Value>) -> Result<T> {
+    async fn typed<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T> {
         let url = format!("{}/v1/{}", self.base, path);
         let reply = self.raw(method, path, body).await?;
         if reply.status == 404 {
-            return Err(Error::Api { method: method.into(), url, status: 404, errors: Vec::new() });
+            return Err(Error::Api {
+                method: method.into(),
+                url,
+                status: 404,
+                errors: Vec::new(),
+            });
         }
-        let body = reply.body.ok_or_else(|| Error::Decode { url: url.clone(), reason: "empty body".into() })?;
-        serde_json::from_value(body).map_err(|e| Error::Decode { url, reason: e.to_string() })
+        let body = reply.body.ok_or_else(|| Error::Decode {
+            url: url.clone(),
+            reason: "empty body".into(),
+        })?;
+        serde_json::from_value(body).map_err(|e| Error::Decode {
+            url,
+            reason: e.to_string(),
+        })
     }
 
     /// Reads a logical path; `None` when it does not exist.
@@ -186,7 +254,9 @@ impl Client {
 
     /// Writes to a logical path; `None` for 204.
     pub async fn write(&self, path: &str, data: &Map<String, Value>) -> Result<Option<Envelope>> {
-        let reply = self.raw("PUT", path, Some(&Value::Object(data.clone()))).await?;
+        let reply = self
+            .raw("PUT", path, Some(&Value::Object(data.clone())))
+            .await?;
         envelope_of(reply, &self.base, path)
     }
 
@@ -204,9 +274,20 @@ impl Client {
     /// `sys/health` (any status code is a valid answer here).
     pub async fn health(&self) -> Result<(u16, Health)> {
         let url = format!("{}/v1/sys/health", self.base);
-        let response = self.http.get(&url).send().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| Error::Transport {
+                url: url.clone(),
+                source,
+            })?;
         let status = response.status().as_u16();
-        let health = response.json().await.map_err(|e| Error::Decode { url, reason: e.to_string() })?;
+        let health = response.json().await.map_err(|e| Error::Decode {
+            url,
+            reason: e.to_string(),
+        })?;
         Ok((status, health))
     }
 
@@ -222,19 +303,28 @@ impl Client {
 
     /// `sys/init`.
     pub async fn init(&self, shares: u64, threshold: u64) -> Result<InitResponse> {
-        let body = to_value(&InitRequest { secret_shares: shares, secret_threshold: threshold })?;
+        let body = to_value(&InitRequest {
+            secret_shares: shares,
+            secret_threshold: threshold,
+        })?;
         self.typed("PUT", "sys/init", Some(&body)).await
     }
 
     /// `sys/unseal` with one share.
     pub async fn unseal(&self, key: &str) -> Result<SealStatus> {
-        let body = to_value(&UnsealRequest { key: Some(key.to_owned()), reset: false })?;
+        let body = to_value(&UnsealRequest {
+            key: Some(key.to_owned()),
+            reset: false,
+        })?;
         self.typed("PUT", "sys/unseal", Some(&body)).await
     }
 
     /// `sys/unseal` with `reset`.
     pub async fn unseal_reset(&self) -> Result<SealStatus> {
-        let body = to_value(&UnsealRequest { key: None, reset: true })?;
+        let body = to_value(&UnsealRequest {
+            key: None,
+            reset: true,
+        })?;
         self.typed("PUT", "sys/unseal", Some(&body)).await
     }
 
@@ -255,8 +345,16 @@ impl Client {
     }
 
     /// `auth/token/create` (or `create-orphan`).
-    pub async fn token_create(&self, request: &TokenCreateRequest, orphan: bool) -> Result<Envelope> {
-        let path = if orphan { "auth/token/create-orphan" } else { "auth/token/create" };
+    pub async fn token_create(
+        &self,
+        request: &TokenCreateRequest,
+        orphan: bool,
+    ) -> Result<Envelope> {
+        let path = if orphan {
+            "auth/token/create-orphan"
+        } else {
+            "auth/token/create"
+        };
         self.typed("POST", path, Some(&to_value(request)?)).await
     }
 
@@ -267,12 +365,22 @@ impl Client {
 
     /// `auth/token/lookup`.
     pub async fn token_lookup(&self, token: &str) -> Result<Envelope> {
-        self.typed("POST", "auth/token/lookup", Some(&serde_json::json!({ "token": token }))).await
+        self.typed(
+            "POST",
+            "auth/token/lookup",
+            Some(&serde_json::json!({ "token": token })),
+        )
+        .await
     }
 
     /// `auth/token/lookup-accessor`.
     pub async fn token_lookup_accessor(&self, accessor: &str) -> Result<Envelope> {
-        self.typed("POST", "auth/token/lookup-accessor", Some(&serde_json::json!({ "accessor": accessor }))).await
+        self.typed(
+            "POST",
+            "auth/token/lookup-accessor",
+            Some(&serde_json::json!({ "accessor": accessor })),
+        )
+        .await
     }
 
     /// `auth/token/renew-self`.
@@ -281,7 +389,8 @@ impl Client {
             Some(i) => serde_json::json!({ "increment": i }),
             None => serde_json::json!({}),
         };
-        self.typed("POST", "auth/token/renew-self", Some(&body)).await
+        self.typed("POST", "auth/token/renew-self", Some(&body))
+            .await
     }
 
     /// `auth/token/renew`.
@@ -295,22 +404,42 @@ impl Client {
 
     /// `auth/token/revoke`.
     pub async fn token_revoke(&self, token: &str) -> Result<()> {
-        self.raw("POST", "auth/token/revoke", Some(&serde_json::json!({ "token": token }))).await.map(|_| ())
+        self.raw(
+            "POST",
+            "auth/token/revoke",
+            Some(&serde_json::json!({ "token": token })),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `auth/token/revoke-self`.
     pub async fn token_revoke_self(&self) -> Result<()> {
-        self.raw("POST", "auth/token/revoke-self", None).await.map(|_| ())
+        self.raw("POST", "auth/token/revoke-self", None)
+            .await
+            .map(|_| ())
     }
 
     /// `auth/token/revoke-accessor`.
     pub async fn token_revoke_accessor(&self, accessor: &str) -> Result<()> {
-        self.raw("POST", "auth/token/revoke-accessor", Some(&serde_json::json!({ "accessor": accessor }))).await.map(|_| ())
+        self.raw(
+            "POST",
+            "auth/token/revoke-accessor",
+            Some(&serde_json::json!({ "accessor": accessor })),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `auth/token/revoke-orphan`.
     pub async fn token_revoke_orphan(&self, token: &str) -> Result<()> {
-        self.raw("POST", "auth/token/revoke-orphan", Some(&serde_json::json!({ "token": token }))).await.map(|_| ())
+        self.raw(
+            "POST",
+            "auth/token/revoke-orphan",
+            Some(&serde_json::json!({ "token": token })),
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -319,7 +448,9 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<Value> {
 }
 
 fn errors_of(body: Option<&Value>) -> Vec<String> {
-    body.and_then(|b| serde_json::from_value::<ErrorBody>(b.clone()).ok()).map(|e| e.errors).unwrap_or_default()
+    body.and_then(|b| serde_json::from_value::<ErrorBody>(b.clone()).ok())
+        .map(|e| e.errors)
+        .unwrap_or_default()
 }
 
 fn envelope_of(reply: RawReply, base: &str, path: &str) -> Result<Option<Envelope>> {
@@ -327,6 +458,9 @@ fn envelope_of(reply: RawReply, base: &str, path: &str) -> Result<Option<Envelop
         (404, _) | (_, None) => Ok(None),
         (_, Some(body)) => serde_json::from_value(body)
             .map(Some)
-            .map_err(|e| Error::Decode { url: format!("{base}/v1/{path}"), reason: e.to_string() }),
+            .map_err(|e| Error::Decode {
+                url: format!("{base}/v1/{path}"),
+                reason: e.to_string(),
+            }),
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::clock::{rfc3339, unix_seconds};
 use crate::params;
@@ -16,7 +16,8 @@ use crate::{Error, Result};
 
 /// Paths below `auth/token/` that need `sudo` in addition to the capability.
 pub(crate) fn needs_sudo(rest: &str) -> bool {
-    matches!(rest, "accessors" | "accessors/" | "revoke-orphan") || rest.starts_with("revoke-orphan/")
+    matches!(rest, "accessors" | "accessors/" | "revoke-orphan")
+        || rest.starts_with("revoke-orphan/")
 }
 
 /// Serves `auth/token/<rest>`.
@@ -31,14 +32,20 @@ pub(crate) async fn handle(
     let data = &request.data;
     let write = matches!(op, Operation::Update | Operation::Create);
     match rest {
-        "create" | "create-orphan" if write => create(tokens, now, caller, data, rest == "create-orphan").await,
-        "lookup-self" if matches!(op, Operation::Read) || write => {
-            Ok(Reply::Ok(Response::with_data(lookup_data(&caller.entry, Some(&caller.token), now))))
+        "create" | "create-orphan" if write => {
+            create(tokens, now, caller, data, rest == "create-orphan").await
         }
+        "lookup-self" if matches!(op, Operation::Read) || write => Ok(Reply::ok(
+            Response::with_data(lookup_data(&caller.entry, Some(&caller.token), now)),
+        )),
         "lookup" if matches!(op, Operation::Read) || write => {
             let token = required_token(data)?;
             match tokens.lookup(&token).await? {
-                Some(entry) => Ok(Reply::Ok(Response::with_data(lookup_data(&entry, Some(&token), now)))),
+                Some(entry) => Ok(Reply::ok(Response::with_data(lookup_data(
+                    &entry,
+                    Some(&token),
+                    now,
+                )))),
                 None => Err(Error::BadToken),
             }
         }
@@ -64,12 +71,16 @@ pub(crate) async fn handle(
         "renew-accessor" if write => {
             let accessor = required_accessor(data)?;
             let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
-            let entry = tokens.lookup_accessor(&accessor).await?.ok_or(Error::BadToken)?;
+            let entry = tokens
+                .lookup_accessor(&accessor)
+                .await?
+                .ok_or(Error::BadToken)?;
             // Renewal needs the token; the accessor path renews by re-deriving it from storage.
             let renewed = tokens.renew_entry(&entry, increment).await?;
-            let mut response = Response::default();
-            response.auth = Some(auth_response(ClientToken::new(""), &renewed, now));
-            Ok(Reply::Ok(response))
+            Ok(Reply::ok(Response {
+                auth: Some(auth_response(ClientToken::new(""), &renewed, now)),
+                ..Response::default()
+            }))
         }
         "revoke-self" if write => {
             tokens.revoke(&caller.token).await?;
@@ -88,17 +99,24 @@ pub(crate) async fn handle(
             Ok(Reply::NoContent)
         }
         "accessors" | "accessors/" if matches!(op, Operation::List) => {
-            let keys: Vec<Value> = tokens.accessors().await?.into_iter().map(|a| Value::String(a.to_string())).collect();
+            let keys: Vec<Value> = tokens
+                .accessors()
+                .await?
+                .into_iter()
+                .map(|a| Value::String(a.to_string()))
+                .collect();
             if keys.is_empty() {
                 return Ok(Reply::NotFound);
             }
             let mut data = Map::new();
             data.insert("keys".into(), Value::Array(keys));
-            Ok(Reply::Ok(Response::with_data(data)))
+            Ok(Reply::ok(Response::with_data(data)))
         }
-        "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor" | "renew-self" | "renew"
-        | "renew-accessor" | "revoke-self" | "revoke" | "revoke-orphan" | "revoke-accessor" | "accessors"
-        | "accessors/" => Err(Error::UnsupportedOperation),
+        "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor"
+        | "renew-self" | "renew" | "renew-accessor" | "revoke-self" | "revoke"
+        | "revoke-orphan" | "revoke-accessor" | "accessors" | "accessors/" => {
+            Err(Error::UnsupportedOperation)
+        }
         _ => Err(Error::UnsupportedPath),
     }
 }
@@ -117,9 +135,15 @@ fn required_accessor(data: &Map<String, Value>) -> Result<Accessor> {
     }
 }
 
-async fn lookup_accessor(tokens: &TokenStore, now: SystemTime, accessor: &Accessor) -> Result<Reply> {
+async fn lookup_accessor(
+    tokens: &TokenStore,
+    now: SystemTime,
+    accessor: &Accessor,
+) -> Result<Reply> {
     match tokens.lookup_accessor(accessor).await? {
-        Some(entry) => Ok(Reply::Ok(Response::with_data(lookup_data(&entry, None, now)))),
+        Some(entry) => Ok(Reply::ok(Response::with_data(lookup_data(
+            &entry, None, now,
+        )))),
         None => Err(Error::invalid("invalid accessor")),
     }
 }
@@ -135,24 +159,39 @@ async fn create(
     let privileged = parent.is_root() || caller.sudo;
     match params::string(data, "type")?.as_deref() {
         None | Some("") | Some("service") | Some("default") => {}
-        Some("batch") => return Err(Error::invalid("batch tokens are not supported; create a service token")),
+        Some("batch") => {
+            return Err(Error::invalid(
+                "batch tokens are not supported; create a service token",
+            ));
+        }
         Some(other) => return Err(Error::invalid(format!("unsupported token type {other:?}"))),
     }
     if parent.num_uses() > 0 {
-        return Err(Error::invalid("tokens with limited uses cannot create child tokens"));
+        return Err(Error::invalid(
+            "tokens with limited uses cannot create child tokens",
+        ));
     }
     let no_parent = orphan_path || params::boolean(data, "no_parent")?.unwrap_or(false);
     if no_parent && !orphan_path && !privileged {
-        return Err(Error::invalid("root or sudo privileges required to create orphan token"));
+        return Err(Error::invalid(
+            "root or sudo privileges required to create orphan token",
+        ));
     }
     let id = params::string(data, "id")?.filter(|s| !s.is_empty());
     if id.is_some() && !parent.is_root() {
-        return Err(Error::invalid("root or sudo privileges required to specify token id"));
+        return Err(Error::invalid(
+            "root or sudo privileges required to specify token id",
+        ));
     }
     let no_default_policy = params::boolean(data, "no_default_policy")?.unwrap_or(false);
     let mut policies = match params::string_list(data, "policies")? {
         Some(list) if !list.is_empty() => list,
-        _ => parent.policies().iter().filter(|p| p.as_str() != "default" || !no_default_policy).cloned().collect(),
+        _ => parent
+            .policies()
+            .iter()
+            .filter(|p| p.as_str() != "default" || !no_default_policy)
+            .cloned()
+            .collect(),
     };
     for policy in &mut policies {
         *policy = policy.to_lowercase();
@@ -173,8 +212,16 @@ async fn create(
     policies.dedup();
     let display_name = match params::string(data, "display_name")?.filter(|s| !s.is_empty()) {
         Some(name) => {
-            let cleaned: String =
-                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+            let cleaned: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
             format!("token-{cleaned}")
         }
         None => "token".to_owned(),
@@ -190,19 +237,32 @@ async fn create(
         explicit_max_ttl: params::ttl(data, "explicit_max_ttl")?.unwrap_or(Ttl::ZERO),
         period: params::ttl(data, "period")?.unwrap_or(Ttl::ZERO),
         renewable: params::boolean(data, "renewable")?.unwrap_or(true),
-        path: if orphan_path { "auth/token/create-orphan".into() } else { "auth/token/create".into() },
+        path: if orphan_path {
+            "auth/token/create-orphan".into()
+        } else {
+            "auth/token/create".into()
+        },
         id: id.map(ClientToken::new),
     };
-    let issued = tokens.create(request, if no_parent { None } else { Some(parent) }).await?;
+    let issued = tokens
+        .create(request, if no_parent { None } else { Some(parent) })
+        .await?;
     Ok(auth_reply(issued.token, &issued.entry, now))
 }
 
 fn auth_reply(token: ClientToken, entry: &Arc<TokenEntry>, now: SystemTime) -> Reply {
-    Reply::Ok(Response { auth: Some(auth_response(token, entry, now)), ..Response::default() })
+    Reply::ok(Response {
+        auth: Some(auth_response(token, entry, now)),
+        ..Response::default()
+    })
 }
 
 /// The `auth` block for a token.
-pub(crate) fn auth_response(token: ClientToken, entry: &TokenEntry, now: SystemTime) -> AuthResponse {
+pub(crate) fn auth_response(
+    token: ClientToken,
+    entry: &TokenEntry,
+    now: SystemTime,
+) -> AuthResponse {
     AuthResponse {
         client_token: token,
         accessor: entry.accessor().clone(),
@@ -218,28 +278,56 @@ pub(crate) fn auth_response(token: ClientToken, entry: &TokenEntry, now: SystemT
 }
 
 /// The `data` of a token lookup, Vault's shape. `id` is the token itself when the caller gave it.
-pub(crate) fn lookup_data(entry: &TokenEntry, id: Option<&ClientToken>, now: SystemTime) -> Map<String, Value> {
+pub(crate) fn lookup_data(
+    entry: &TokenEntry,
+    id: Option<&ClientToken>,
+    now: SystemTime,
+) -> Map<String, Value> {
     let meta: Value = if entry.meta().is_empty() {
         Value::Null
     } else {
-        Value::Object(entry.meta().iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+        Value::Object(
+            entry
+                .meta()
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
     };
     let mut data = Map::new();
     data.insert("accessor".into(), json!(entry.accessor().as_str()));
-    data.insert("creation_time".into(), json!(unix_seconds(entry.creation_time())));
+    data.insert(
+        "creation_time".into(),
+        json!(unix_seconds(entry.creation_time())),
+    );
     data.insert("creation_ttl".into(), json!(entry.creation_ttl().as_secs()));
     data.insert("display_name".into(), json!(entry.display_name()));
     data.insert("entity_id".into(), json!(""));
-    data.insert("expire_time".into(), entry.expire_time().map(|t| json!(rfc3339(t))).unwrap_or(Value::Null));
-    data.insert("explicit_max_ttl".into(), json!(entry.explicit_max_ttl().as_secs()));
-    data.insert("id".into(), json!(id.map(ClientToken::expose).unwrap_or("")));
+    data.insert(
+        "expire_time".into(),
+        entry
+            .expire_time()
+            .map(|t| json!(rfc3339(t)))
+            .unwrap_or(Value::Null),
+    );
+    data.insert(
+        "explicit_max_ttl".into(),
+        json!(entry.explicit_max_ttl().as_secs()),
+    );
+    data.insert(
+        "id".into(),
+        json!(id.map(ClientToken::expose).unwrap_or("")),
+    );
     data.insert("issue_time".into(), json!(rfc3339(entry.creation_time())));
     data.insert("meta".into(), meta);
     data.insert("num_uses".into(), json!(entry.num_uses()));
     data.insert("orphan".into(), json!(entry.is_orphan()));
     data.insert("path".into(), json!(entry.path()));
     data.insert("policies".into(), json!(entry.policies()));
-    data.insert("renewable".into(), json!(entry.renewable()));
+    if entry.expire_time().is_some() {
+        // Vault leaves `renewable` out for tokens that never expire (such as root tokens).
+        data.insert("renewable".into(), json!(entry.renewable()));
+    }
     data.insert("ttl".into(), json!(entry.remaining(now).as_secs()));
     data.insert("type".into(), json!("service"));
     if !entry.period().is_zero() {

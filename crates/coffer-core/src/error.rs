@@ -16,7 +16,9 @@ pub enum Error {
     #[error("Vault is not initialized")]
     NotInitialized,
     /// The unseal shares combined into a key that does not open the keyring.
-    #[error("failed to unseal: the unseal keys do not match this server's root key; progress was reset")]
+    #[error(
+        "failed to unseal: the unseal keys do not match this server's root key; progress was reset"
+    )]
     WrongUnsealKeys,
     /// An unseal share that cannot be parsed.
     #[error("invalid key: {0}")]

@@ -19,7 +19,9 @@ pub mod ttl;
 pub use coffer_barrier::Error as BarrierError;
 pub use error::{Error, Result};
 pub use node::{Core, CoreConfig, DevInit, HealthStatus};
-pub use request::{AuthResponse, ClientToken, LogicalPath, Operation, Reply, Request, RequestId, Response};
+pub use request::{
+    AuthResponse, ClientToken, LogicalPath, Operation, Reply, Request, RequestId, Response,
+};
 pub use seal::{AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus};
 
 /// The version this build reports in `sys/health` and `sys/seal-status`.

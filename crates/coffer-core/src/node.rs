@@ -15,7 +15,9 @@ use zeroize::Zeroizing;
 use crate::clock::Clock;
 use crate::policy_store::PolicyStore;
 use crate::request::ClientToken;
-use crate::seal::{AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus, UnsealProgress};
+use crate::seal::{
+    AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus, UnsealProgress,
+};
 use crate::token::{TokenRequest, TokenStore};
 use crate::ttl::Ttl;
 use crate::{Error, Result};
@@ -85,7 +87,10 @@ pub struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("storage", &self.storage).field("sealed", &self.is_sealed()).finish()
+        f.debug_struct("Core")
+            .field("storage", &self.storage)
+            .field("sealed", &self.is_sealed())
+            .finish()
     }
 }
 
@@ -102,17 +107,17 @@ impl Core {
             lifecycle: Mutex::new(Lifecycle::default()),
             state: RwLock::new(None),
         });
-        if let Some(key) = &core.auto_unseal {
-            if let Some(root) = key.load_root(&core.storage).await? {
-                core.barrier.unseal(&root).await.map_err(|e| match e {
+        if let Some(key) = &core.auto_unseal
+            && let Some(root) = key.load_root(&core.storage).await?
+        {
+            core.barrier.unseal(&root).await.map_err(|e| match e {
                     coffer_barrier::Error::WrongKey => Error::invalid(
                         "the auto-unseal copy of the root key does not open the keyring: storage and key do not match",
                     ),
                     other => Error::from_barrier(other),
                 })?;
-                core.post_unseal().await?;
-                tracing::info!("unsealed with the auto-unseal key");
-            }
+            core.post_unseal().await?;
+            tracing::info!("unsealed with the auto-unseal key");
         }
         Ok(core)
     }
@@ -134,40 +139,69 @@ impl Core {
 
     /// Whether the barrier is sealed.
     pub fn is_sealed(&self) -> bool {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).is_none()
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 
     pub(crate) fn unsealed(&self) -> Result<Arc<Unsealed>> {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or(Error::Sealed)
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(Error::Sealed)
     }
 
     async fn post_unseal(&self) -> Result<Arc<Unsealed>> {
-        let cluster = match self.barrier.get(CLUSTER_PATH).await.map_err(Error::from_barrier)? {
+        let cluster = match self
+            .barrier
+            .get(CLUSTER_PATH)
+            .await
+            .map_err(Error::from_barrier)?
+        {
             Some(bytes) => {
-                let record: ClusterRecord = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
-                    path: CLUSTER_PATH.into(),
-                    reason: e.to_string(),
-                })?;
-                ClusterInfo { name: record.name, id: record.id }
+                let record: ClusterRecord =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
+                        path: CLUSTER_PATH.into(),
+                        reason: e.to_string(),
+                    })?;
+                ClusterInfo {
+                    name: record.name,
+                    id: record.id,
+                }
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
                 let name = format!("coffer-cluster-{}", &id[..8]);
-                let bytes = serde_json::to_vec(&ClusterRecord { name: name.clone(), id: id.clone() })
-                    .expect("cluster record serializes");
-                self.barrier.put(CLUSTER_PATH, &bytes).await.map_err(Error::from_barrier)?;
+                let bytes = serde_json::to_vec(&ClusterRecord {
+                    name: name.clone(),
+                    id: id.clone(),
+                })
+                .expect("cluster record serializes");
+                self.barrier
+                    .put(CLUSTER_PATH, &bytes)
+                    .await
+                    .map_err(Error::from_barrier)?;
                 ClusterInfo { name, id }
             }
         };
         let tokens = TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone()).await?;
-        let state = Arc::new(Unsealed { tokens, policies: PolicyStore::new()?, cluster });
+        let state = Arc::new(Unsealed {
+            tokens,
+            policies: PolicyStore::new()?,
+            cluster,
+        });
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
         Ok(state)
     }
 
     /// Whether `sys/init` has run.
     pub async fn is_initialized(&self) -> Result<bool> {
-        self.barrier.is_initialized().await.map_err(Error::from_barrier)
+        self.barrier
+            .is_initialized()
+            .await
+            .map_err(Error::from_barrier)
     }
 
     /// `sys/seal-status`.
@@ -178,7 +212,11 @@ impl Core {
 
     async fn seal_status_locked(&self, lifecycle: &Lifecycle) -> Result<SealStatus> {
         let initialized = self.is_initialized().await?;
-        let config = if initialized { SealConfig::load(&self.storage).await? } else { None };
+        let config = if initialized {
+            SealConfig::load(&self.storage).await?
+        } else {
+            None
+        };
         let state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(SealStatus {
             initialized,
@@ -219,18 +257,26 @@ impl Core {
         Ok(InitResult { shares, root_token })
     }
 
-    async fn initialize(&self, seal: SealConfig, root_token_id: Option<String>) -> Result<(Vec<Share>, ClientToken)> {
+    async fn initialize(
+        &self,
+        seal: SealConfig,
+        root_token_id: Option<String>,
+    ) -> Result<(Vec<Share>, ClientToken)> {
         if self.is_initialized().await? {
             return Err(Error::AlreadyInitialized);
         }
         let root = RootKey::generate()?;
-        let shares = shamir::split(&root, seal.shares, seal.threshold).map_err(|e| Error::invalid(e.to_string()))?;
+        let shares = shamir::split(&root, seal.shares, seal.threshold)
+            .map_err(|e| Error::invalid(e.to_string()))?;
         seal.store(&self.storage).await?;
         self.barrier.initialize(&root).await.map_err(|e| match e {
             coffer_barrier::Error::AlreadyInitialized => Error::AlreadyInitialized,
             other => Error::from_barrier(other),
         })?;
-        self.barrier.unseal(&root).await.map_err(Error::from_barrier)?;
+        self.barrier
+            .unseal(&root)
+            .await
+            .map_err(Error::from_barrier)?;
         let state = self.post_unseal().await?;
         let issued = state
             .tokens
@@ -253,7 +299,11 @@ impl Core {
         if let Some(key) = &self.auto_unseal {
             key.store_root(&self.storage, &root).await?;
         }
-        tracing::info!(shares = seal.shares, threshold = seal.threshold, "initialized");
+        tracing::info!(
+            shares = seal.shares,
+            threshold = seal.threshold,
+            "initialized"
+        );
         Ok((shares, issued.token))
     }
 
@@ -263,8 +313,13 @@ impl Core {
         let _lifecycle = self.lifecycle.lock().await;
         let seal = SealConfig::new(1, 1)?;
         let (mut shares, root_token) = self.initialize(seal, root_token_id).await?;
-        let unseal_key = shares.pop().ok_or_else(|| Error::invalid("dev init produced no unseal key"))?;
-        Ok(DevInit { unseal_key, root_token })
+        let unseal_key = shares
+            .pop()
+            .ok_or_else(|| Error::invalid("dev init produced no unseal key"))?;
+        Ok(DevInit {
+            unseal_key,
+            root_token,
+        })
     }
 
     /// `sys/unseal` with one share: adds it to the attempt and unseals at the threshold.
@@ -276,11 +331,15 @@ impl Core {
         if !self.is_sealed() {
             return self.seal_status_locked(&lifecycle).await;
         }
-        let config = SealConfig::load(&self.storage).await?.ok_or_else(|| Error::CorruptRecord {
-            path: "core/seal-config".into(),
-            reason: "initialized but the seal configuration is missing".into(),
-        })?;
-        let share = Share::parse(key_text).map_err(|e| Error::InvalidUnsealKey(strip_invalid_key(e.to_string())))?;
+        let config =
+            SealConfig::load(&self.storage)
+                .await?
+                .ok_or_else(|| Error::CorruptRecord {
+                    path: "core/seal-config".into(),
+                    reason: "initialized but the seal configuration is missing".into(),
+                })?;
+        let share = Share::parse(key_text)
+            .map_err(|e| Error::InvalidUnsealKey(strip_invalid_key(e.to_string())))?;
         lifecycle.progress.add(share);
         if lifecycle.progress.progress() < usize::from(config.threshold) {
             return self.seal_status_locked(&lifecycle).await;
@@ -330,7 +389,11 @@ impl Core {
     }
 
     /// Runs the background jobs (expiry) every `interval` until `shutdown` resolves.
-    pub async fn run_background(self: Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run_background(
+        self: Arc<Self>,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -359,7 +422,7 @@ impl Core {
     }
 }
 
-fn strip_invalid_key(message: String) -> String {
+pub(crate) fn strip_invalid_key(message: String) -> String {
     let text: Zeroizing<String> = Zeroizing::new(message);
-    text.trim_start_matches("invalid share: ").to_owned()
+    text.trim_start_matches("invalid key: ").to_owned()
 }

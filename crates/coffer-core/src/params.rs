@@ -17,7 +17,9 @@ fn conversion_error(field: &str, expected: &str, value: &Value) -> Error {
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     };
-    Error::invalid(format!("error converting input for field {field:?}: expected {expected}, got {got}"))
+    Error::invalid(format!(
+        "error converting input for field {field:?}: expected {expected}, got {got}"
+    ))
 }
 
 /// A string parameter; numbers and booleans are accepted and converted.
@@ -39,7 +41,9 @@ pub(crate) fn boolean(data: &Map<String, Value>, field: &str) -> Result<Option<b
         Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "1" | "t" => Ok(Some(true)),
             "false" | "0" | "f" | "" => Ok(Some(false)),
-            _ => Err(Error::invalid(format!("error converting input for field {field:?}: {s:?} is not a boolean"))),
+            _ => Err(Error::invalid(format!(
+                "error converting input for field {field:?}: {s:?} is not a boolean"
+            ))),
         },
         Some(Value::Number(n)) => Ok(Some(n.as_f64().is_some_and(|v| v != 0.0))),
         Some(other) => Err(conversion_error(field, "a boolean", other)),
@@ -50,15 +54,17 @@ pub(crate) fn boolean(data: &Map<String, Value>, field: &str) -> Result<Option<b
 pub(crate) fn unsigned(data: &Map<String, Value>, field: &str) -> Result<Option<u64>> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| Error::invalid(format!("error converting input for field {field:?}: must be a non-negative integer"))),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+            Error::invalid(format!(
+                "error converting input for field {field:?}: must be a non-negative integer"
+            ))
+        }),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| Error::invalid(format!("error converting input for field {field:?}: {s:?} is not a non-negative integer"))),
+        Some(Value::String(s)) => s.parse::<u64>().map(Some).map_err(|_| {
+            Error::invalid(format!(
+                "error converting input for field {field:?}: {s:?} is not a non-negative integer"
+            ))
+        }),
         Some(other) => Err(conversion_error(field, "an integer", other)),
     }
 }
@@ -68,9 +74,9 @@ pub(crate) fn ttl(data: &Map<String, Value>, field: &str) -> Result<Option<Ttl>>
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(value) => Ttl::from_json(value)
-            .map(Some)
-            .map_err(|e| Error::invalid(format!("error converting input for field {field:?}: {e}"))),
+        Some(value) => Ttl::from_json(value).map(Some).map_err(|e| {
+            Error::invalid(format!("error converting input for field {field:?}: {e}"))
+        }),
     }
 }
 
@@ -78,9 +84,13 @@ pub(crate) fn ttl(data: &Map<String, Value>, field: &str) -> Result<Option<Ttl>>
 pub(crate) fn string_list(data: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            Ok(Some(s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()))
-        }
+        Some(Value::String(s)) => Ok(Some(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )),
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| match item {
@@ -95,7 +105,10 @@ pub(crate) fn string_list(data: &Map<String, Value>, field: &str) -> Result<Opti
 }
 
 /// A map of strings to strings.
-pub(crate) fn string_map(data: &Map<String, Value>, field: &str) -> Result<Option<BTreeMap<String, String>>> {
+pub(crate) fn string_map(
+    data: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<BTreeMap<String, String>>> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => map
@@ -126,12 +139,25 @@ mod tests {
 
     #[test]
     fn lenient_conversions() {
-        let data = body(json!({"b": "true", "n": "12", "l": "a, b,,c", "a": ["x", ""], "m": {"k": 1}}));
+        let data =
+            body(json!({"b": "true", "n": "12", "l": "a, b,,c", "a": ["x", ""], "m": {"k": 1}}));
         assert_eq!(boolean(&data, "b").ok().flatten(), Some(true));
         assert_eq!(unsigned(&data, "n").ok().flatten(), Some(12));
-        assert_eq!(string_list(&data, "l").ok().flatten(), Some(vec!["a".into(), "b".into(), "c".into()]));
-        assert_eq!(string_list(&data, "a").ok().flatten(), Some(vec!["x".into()]));
-        assert_eq!(string_map(&data, "m").ok().flatten().and_then(|m| m.get("k").cloned()), Some("1".into()));
+        assert_eq!(
+            string_list(&data, "l").ok().flatten(),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(
+            string_list(&data, "a").ok().flatten(),
+            Some(vec!["x".into()])
+        );
+        assert_eq!(
+            string_map(&data, "m")
+                .ok()
+                .flatten()
+                .and_then(|m| m.get("k").cloned()),
+            Some("1".into())
+        );
         assert_eq!(string(&data, "missing").ok().flatten(), None);
     }
 
@@ -142,7 +168,10 @@ mod tests {
         assert!(unsigned(&data, "n").is_err());
         assert!(string_list(&data, "l").is_err());
         assert!(string_map(&data, "m").is_err());
-        let err = ttl(&data, "t").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = ttl(&data, "t")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("\"t\""), "{err}");
     }
 }

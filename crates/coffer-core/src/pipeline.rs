@@ -7,7 +7,7 @@ use coffer_policy::Acl;
 
 use crate::request::{ClientToken, Operation, Reply, Request};
 use crate::token::TokenEntry;
-use crate::{auth_token, sys, Core, Error, Result};
+use crate::{Core, Error, Result, auth_token, sys};
 
 /// Who is calling: the authenticated token, its entry and its compiled ACL.
 pub(crate) struct Caller {
@@ -27,7 +27,9 @@ impl Core {
         let acl = state.policies.acl(entry.policies());
         let path = request.path.as_str();
         let policy_path = match request.operation {
-            Operation::List | Operation::Scan if !path.is_empty() && !path.ends_with('/') => format!("{path}/"),
+            Operation::List | Operation::Scan if !path.is_empty() && !path.ends_with('/') => {
+                format!("{path}/")
+            }
             _ => path.to_owned(),
         };
         let decision = acl.check(&policy_path, request.operation.policy_operation());
@@ -38,14 +40,21 @@ impl Core {
         if needs_sudo(path) && !sudo {
             return Err(Error::PermissionDenied);
         }
-        let caller = Caller { token, entry, acl, sudo };
+        let caller = Caller {
+            token,
+            entry,
+            acl,
+            sudo,
+        };
         let now = self.clock().now();
         if let Some(rest) = path.strip_prefix("sys/") {
             sys::handle(self, &state, &caller, &request, rest).await
         } else if let Some(rest) = path.strip_prefix("auth/token/") {
             auth_token::handle(&state.tokens, now, &caller, &request, rest).await
         } else {
-            Err(Error::NoHandler { path: path.to_owned() })
+            Err(Error::NoHandler {
+                path: path.to_owned(),
+            })
         }
     }
 }

@@ -26,7 +26,10 @@ impl PolicyStore {
     pub(crate) fn new() -> Result<PolicyStore> {
         let default_policy = Policy::parse("default", coffer_policy::DEFAULT_POLICY_HCL)
             .map_err(|e| Error::invalid(format!("built-in default policy: {e}")))?;
-        Ok(PolicyStore { default_policy, cache: Mutex::new(HashMap::new()) })
+        Ok(PolicyStore {
+            default_policy,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The compiled ACL for a set of policy names.
@@ -41,8 +44,11 @@ impl PolicyStore {
         if let Some(acl) = cache.get(&key) {
             return acl.clone();
         }
-        let policies: Vec<Policy> =
-            key.iter().filter(|n| n.as_str() == "default").map(|_| self.default_policy.clone()).collect();
+        let policies: Vec<Policy> = key
+            .iter()
+            .filter(|n| n.as_str() == "default")
+            .map(|_| self.default_policy.clone())
+            .collect();
         let acl = Acl::new(&policies);
         cache.insert(key, acl.clone());
         acl

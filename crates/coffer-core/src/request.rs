@@ -66,15 +66,23 @@ impl LogicalPath {
     pub fn parse(raw: &str) -> crate::Result<LogicalPath> {
         let path = raw.strip_prefix('/').unwrap_or(raw);
         if path.chars().any(char::is_control) {
-            return Err(crate::Error::invalid("invalid path: control characters are not allowed"));
+            return Err(crate::Error::invalid(
+                "invalid path: control characters are not allowed",
+            ));
         }
         let body = path.strip_suffix('/').unwrap_or(path);
         if !body.is_empty() {
             for segment in body.split('/') {
                 match segment {
-                    "" => return Err(crate::Error::invalid(format!("invalid path {path:?}: empty path segment"))),
+                    "" => {
+                        return Err(crate::Error::invalid(format!(
+                            "invalid path {path:?}: empty path segment"
+                        )));
+                    }
                     "." | ".." => {
-                        return Err(crate::Error::invalid(format!("invalid path {path:?}: '.' and '..' segments are not allowed")));
+                        return Err(crate::Error::invalid(format!(
+                            "invalid path {path:?}: '.' and '..' segments are not allowed"
+                        )));
                     }
                     _ => {}
                 }
@@ -159,7 +167,14 @@ pub struct Request {
 impl Request {
     /// A request with no body, token or address; tests and internal calls add what they need.
     pub fn new(operation: Operation, path: LogicalPath) -> Self {
-        Request { id: RequestId::generate(), operation, path, data: Map::new(), token: None, remote_addr: None }
+        Request {
+            id: RequestId::generate(),
+            operation,
+            path,
+            data: Map::new(),
+            token: None,
+            remote_addr: None,
+        }
     }
 
     /// The same request with a token.
@@ -214,7 +229,10 @@ pub struct Response {
 impl Response {
     /// A reply carrying `data`.
     pub fn with_data(data: Map<String, Value>) -> Self {
-        Response { data: Some(data), ..Response::default() }
+        Response {
+            data: Some(data),
+            ..Response::default()
+        }
     }
 }
 
@@ -222,11 +240,18 @@ impl Response {
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// A reply with a body (the Vault envelope at the edge).
-    Ok(Response),
+    Ok(Box<Response>),
     /// Success with nothing to say (204).
     NoContent,
     /// Nothing there (404 `{"errors":[]}`).
     NotFound,
+}
+
+impl Reply {
+    /// A reply with a body.
+    pub fn ok(response: Response) -> Reply {
+        Reply::Ok(Box::new(response))
+    }
 }
 
 #[cfg(test)]
@@ -234,7 +259,9 @@ mod tests {
     use super::*;
 
     fn check(raw: &str, expect: Result<&str, ()>) {
-        let got = LogicalPath::parse(raw).map(|p| p.as_str().to_owned()).map_err(|_| ());
+        let got = LogicalPath::parse(raw)
+            .map(|p| p.as_str().to_owned())
+            .map_err(|_| ());
         assert_eq!(got.as_deref().map_err(|_| ()), expect, "path {raw:?}");
     }
 

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use coffer_barrier::shamir::{self, Share};
 use coffer_barrier::RootKey;
+use coffer_barrier::shamir::{self, Share};
 use coffer_storage::Storage;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -37,31 +37,50 @@ impl SealConfig {
     /// Validates share and threshold counts as Vault does.
     pub fn new(shares: u64, threshold: u64) -> Result<SealConfig> {
         if shares == 0 {
-            return Err(Error::invalid("invalid seal configuration: secret shares must be at least one"));
+            return Err(Error::invalid(
+                "invalid seal configuration: secret shares must be at least one",
+            ));
         }
         if shares > 255 {
-            return Err(Error::invalid("invalid seal configuration: secret shares must be at most 255"));
+            return Err(Error::invalid(
+                "invalid seal configuration: secret shares must be at most 255",
+            ));
         }
         if threshold == 0 {
-            return Err(Error::invalid("invalid seal configuration: secret threshold must be at least one"));
+            return Err(Error::invalid(
+                "invalid seal configuration: secret threshold must be at least one",
+            ));
         }
         if threshold > shares {
-            return Err(Error::invalid("invalid seal configuration: secret threshold cannot be larger than secret shares"));
+            return Err(Error::invalid(
+                "invalid seal configuration: secret threshold cannot be larger than secret shares",
+            ));
         }
         if shares > 1 && threshold == 1 {
-            return Err(Error::invalid("invalid seal configuration: threshold must be greater than one for multiple shares"));
+            return Err(Error::invalid(
+                "invalid seal configuration: threshold must be greater than one for multiple shares",
+            ));
         }
-        Ok(SealConfig { shares: shares as u8, threshold: threshold as u8 })
+        Ok(SealConfig {
+            shares: shares as u8,
+            threshold: threshold as u8,
+        })
     }
 
     pub(crate) async fn load(storage: &Storage) -> Result<Option<SealConfig>> {
-        let Some(bytes) = storage.get(SEAL_CONFIG_PATH).await? else { return Ok(None) };
-        let corrupt = |reason: &str| Error::CorruptRecord { path: SEAL_CONFIG_PATH.into(), reason: reason.into() };
+        let Some(bytes) = storage.get(SEAL_CONFIG_PATH).await? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: &str| Error::CorruptRecord {
+            path: SEAL_CONFIG_PATH.into(),
+            reason: reason.into(),
+        };
         let (version, body) = bytes.split_first().ok_or_else(|| corrupt("empty record"))?;
         if *version != SEAL_CONFIG_VERSION {
             return Err(corrupt("unknown seal configuration version"));
         }
-        let record: SealConfigRecord = serde_json::from_slice(body).map_err(|_| corrupt("not a seal configuration"))?;
+        let record: SealConfigRecord =
+            serde_json::from_slice(body).map_err(|_| corrupt("not a seal configuration"))?;
         SealConfig::new(record.shares.into(), record.threshold.into())
             .map(Some)
             .map_err(|_| corrupt("invalid share counts"))
@@ -69,7 +88,10 @@ impl SealConfig {
 
     pub(crate) async fn store(&self, storage: &Storage) -> Result<()> {
         let mut bytes = vec![SEAL_CONFIG_VERSION];
-        let record = SealConfigRecord { shares: self.shares, threshold: self.threshold };
+        let record = SealConfigRecord {
+            shares: self.shares,
+            threshold: self.threshold,
+        };
         serde_json::to_writer(&mut bytes, &record).expect("seal config serializes");
         storage.put(SEAL_CONFIG_PATH, &bytes).await?;
         Ok(())
@@ -84,9 +106,11 @@ impl AutoUnsealKey {
     /// Parses 32 key bytes written as base64 or hex.
     pub fn parse(text: &str) -> Result<AutoUnsealKey> {
         let text = text.trim();
-        let bytes = decode_key_text(text)
-            .ok_or_else(|| Error::invalid("auto-unseal key must be 32 bytes written as base64 or hex"))?;
-        let key = RootKey::from_bytes(&bytes).map_err(|_| Error::invalid("auto-unseal key must be 32 bytes"))?;
+        let bytes = decode_key_text(text).ok_or_else(|| {
+            Error::invalid("auto-unseal key must be 32 bytes written as base64 or hex")
+        })?;
+        let key = RootKey::from_bytes(&bytes)
+            .map_err(|_| Error::invalid("auto-unseal key must be 32 bytes"))?;
         Ok(AutoUnsealKey(key))
     }
 
@@ -97,7 +121,9 @@ impl AutoUnsealKey {
     }
 
     pub(crate) async fn load_root(&self, storage: &Storage) -> Result<Option<RootKey>> {
-        let Some(sealed) = storage.get(AUTO_UNSEAL_PATH).await? else { return Ok(None) };
+        let Some(sealed) = storage.get(AUTO_UNSEAL_PATH).await? else {
+            return Ok(None);
+        };
         let opened = coffer_barrier::open_with_key(&self.0, AUTO_UNSEAL_PATH, &sealed).map_err(|_| {
             Error::invalid("the auto-unseal key does not open core/auto-unseal: wrong key for this storage")
         })?;
@@ -113,12 +139,15 @@ impl fmt::Debug for AutoUnsealKey {
 
 fn decode_key_text(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     use base64::Engine as _;
-    if text.len() == 64 {
-        if let Ok(bytes) = hex::decode(text) {
-            return Some(Zeroizing::new(bytes));
-        }
+    if text.len() == 64
+        && let Ok(bytes) = hex::decode(text)
+    {
+        return Some(Zeroizing::new(bytes));
     }
-    base64::engine::general_purpose::STANDARD.decode(text).ok().map(Zeroizing::new)
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// Parameters of `sys/init`.
@@ -138,7 +167,9 @@ pub struct InitResult {
 
 impl fmt::Debug for InitResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InitResult").field("shares", &self.shares.len()).finish_non_exhaustive()
+        f.debug_struct("InitResult")
+            .field("shares", &self.shares.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,7 +196,7 @@ impl UnsealProgress {
 
     /// Adds a share unless it was already given; returns whether it was new.
     pub(crate) fn add(&mut self, share: Share) -> bool {
-        if self.shares.iter().any(|s| *s == share) {
+        if self.shares.contains(&share) {
             return false;
         }
         if self.nonce.is_none() {
@@ -179,7 +210,7 @@ impl UnsealProgress {
     pub(crate) fn take_key(&mut self) -> Result<RootKey> {
         let key = shamir::combine(&self.shares);
         self.reset();
-        key.map_err(|e| Error::InvalidUnsealKey(e.to_string()))
+        key.map_err(|e| Error::InvalidUnsealKey(crate::node::strip_invalid_key(e.to_string())))
     }
 }
 

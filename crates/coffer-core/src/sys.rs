@@ -3,24 +3,40 @@
 //! (`sys/health`, `sys/seal-status`, `sys/init`, `sys/unseal`, `sys/leader`) are methods on
 //! [`crate::Core`] that the HTTP edge calls directly, as Vault does not audit them.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::clock::rfc3339;
+use crate::node::Unsealed;
 use crate::pipeline::Caller;
 use crate::request::{Operation, Reply, Request, Response};
-use crate::node::Unsealed;
-use crate::{params, Core, Error, Result};
+use crate::{Core, Error, Result, params};
 
 /// Paths below `sys/` that need `sudo` in addition to the capability.
 pub(crate) fn needs_sudo(rest: &str) -> bool {
-    matches!(rest, "seal" | "step-down" | "rotate" | "rotate/keyring" | "audit" | "raw")
-        || ["audit/", "raw/", "rotate/root/", "leases/lookup/", "leases/revoke-prefix/", "leases/revoke-force/", "config/"]
-            .iter()
-            .any(|prefix| rest.starts_with(prefix))
+    matches!(
+        rest,
+        "seal" | "step-down" | "rotate" | "rotate/keyring" | "audit" | "raw"
+    ) || [
+        "audit/",
+        "raw/",
+        "rotate/root/",
+        "leases/lookup/",
+        "leases/revoke-prefix/",
+        "leases/revoke-force/",
+        "config/",
+    ]
+    .iter()
+    .any(|prefix| rest.starts_with(prefix))
 }
 
 /// Serves `sys/<rest>`.
-pub(crate) async fn handle(core: &Core, state: &Unsealed, caller: &Caller, request: &Request, rest: &str) -> Result<Reply> {
+pub(crate) async fn handle(
+    core: &Core,
+    state: &Unsealed,
+    caller: &Caller,
+    request: &Request,
+    rest: &str,
+) -> Result<Reply> {
     let op = request.operation;
     let write = matches!(op, Operation::Update | Operation::Create);
     match rest {
@@ -34,7 +50,7 @@ pub(crate) async fn handle(core: &Core, state: &Unsealed, caller: &Caller, reque
             data.insert("term".into(), json!(status.term.get()));
             data.insert("install_time".into(), json!(rfc3339(status.install_time)));
             data.insert("encryptions".into(), json!(status.encryptions));
-            Ok(Reply::Ok(Response::with_data(data)))
+            Ok(Reply::ok(Response::with_data(data)))
         }
         "rotate" | "rotate/keyring" if write => {
             let status = core.barrier().rotate().await.map_err(Error::from_barrier)?;
@@ -43,7 +59,11 @@ pub(crate) async fn handle(core: &Core, state: &Unsealed, caller: &Caller, reque
         }
         "capabilities-self" if write => {
             let paths = capability_paths(&request.data)?;
-            Ok(Reply::Ok(Response::with_data(capabilities(&caller.acl, &paths, true))))
+            Ok(Reply::ok(Response::with_data(capabilities(
+                &caller.acl,
+                &paths,
+                true,
+            ))))
         }
         "capabilities" if write => {
             let paths = capability_paths(&request.data)?;
@@ -53,7 +73,9 @@ pub(crate) async fn handle(core: &Core, state: &Unsealed, caller: &Caller, reque
             };
             let target = state.tokens.lookup(&token).await?.ok_or(Error::BadToken)?;
             let acl = state.policies.acl(target.policies());
-            Ok(Reply::Ok(Response::with_data(capabilities(&acl, &paths, false))))
+            Ok(Reply::ok(Response::with_data(capabilities(
+                &acl, &paths, false,
+            ))))
         }
         "capabilities-accessor" if write => {
             let paths = capability_paths(&request.data)?;
@@ -61,12 +83,23 @@ pub(crate) async fn handle(core: &Core, state: &Unsealed, caller: &Caller, reque
                 Some(a) if !a.is_empty() => crate::token::Accessor::new(a),
                 _ => return Err(Error::invalid("missing accessor")),
             };
-            let target = state.tokens.lookup_accessor(&accessor).await?.ok_or(Error::invalid("invalid accessor"))?;
+            let target = state
+                .tokens
+                .lookup_accessor(&accessor)
+                .await?
+                .ok_or(Error::invalid("invalid accessor"))?;
             let acl = state.policies.acl(target.policies());
-            Ok(Reply::Ok(Response::with_data(capabilities(&acl, &paths, false))))
+            Ok(Reply::ok(Response::with_data(capabilities(
+                &acl, &paths, false,
+            ))))
         }
-        "seal" | "key-status" | "rotate" | "rotate/keyring" | "capabilities-self"
-        | "capabilities" | "capabilities-accessor" => Err(Error::UnsupportedOperation),
+        "seal"
+        | "key-status"
+        | "rotate"
+        | "rotate/keyring"
+        | "capabilities-self"
+        | "capabilities"
+        | "capabilities-accessor" => Err(Error::UnsupportedOperation),
         _ => Err(Error::UnsupportedPath),
     }
 }
@@ -82,17 +115,27 @@ fn capability_paths(data: &Map<String, Value>) -> Result<Vec<String>> {
     Ok(paths)
 }
 
-fn capabilities(acl: &coffer_policy::Acl, paths: &[String], with_legacy_key: bool) -> Map<String, Value> {
+fn capabilities(
+    acl: &coffer_policy::Acl,
+    paths: &[String],
+    with_legacy_key: bool,
+) -> Map<String, Value> {
     let mut data = Map::new();
     for path in paths {
         let path = path.trim_start_matches('/');
-        let names: Vec<&str> = if acl.is_root() { vec!["root"] } else { acl.capabilities(path).names() };
+        let names: Vec<&str> = if acl.is_root() {
+            vec!["root"]
+        } else {
+            acl.capabilities(path).names()
+        };
         data.insert(path.to_owned(), json!(names));
     }
-    if with_legacy_key || paths.len() == 1 {
-        if let Some(first) = paths.first().and_then(|p| data.get(p.trim_start_matches('/')).cloned()) {
-            data.insert("capabilities".into(), first);
-        }
+    if (with_legacy_key || paths.len() == 1)
+        && let Some(first) = paths
+            .first()
+            .and_then(|p| data.get(p.trim_start_matches('/')).cloned())
+    {
+        data.insert("capabilities".into(), first);
     }
     data
 }

@@ -143,7 +143,9 @@ impl TokenEntry {
     }
     /// Remaining lifetime at `now` (zero for non-expiring tokens).
     pub fn remaining(&self, now: SystemTime) -> Duration {
-        self.expire_time.map(|t| t.duration_since(now).unwrap_or_default()).unwrap_or_default()
+        self.expire_time
+            .map(|t| t.duration_since(now).unwrap_or_default())
+            .unwrap_or_default()
     }
     fn is_expired(&self, now: SystemTime) -> bool {
         self.expire_time.is_some_and(|t| t <= now)
@@ -203,7 +205,9 @@ struct TokenRecord {
 }
 
 fn nanos(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn from_nanos(n: u64) -> SystemTime {
@@ -235,12 +239,18 @@ impl TokenEntry {
     }
 
     fn decode(hash: TokenHash, bytes: &[u8], path: &str) -> Result<TokenEntry> {
-        let corrupt = |reason: String| Error::CorruptRecord { path: path.to_owned(), reason };
-        let (version, body) = bytes.split_first().ok_or_else(|| corrupt("empty record".into()))?;
+        let corrupt = |reason: String| Error::CorruptRecord {
+            path: path.to_owned(),
+            reason,
+        };
+        let (version, body) = bytes
+            .split_first()
+            .ok_or_else(|| corrupt("empty record".into()))?;
         if *version != RECORD_VERSION {
             return Err(corrupt(format!("unknown token record version {version}")));
         }
-        let r: TokenRecord = serde_json::from_slice(body).map_err(|e| corrupt(format!("bad token record: {e}")))?;
+        let r: TokenRecord =
+            serde_json::from_slice(body).map_err(|e| corrupt(format!("bad token record: {e}")))?;
         Ok(TokenEntry {
             hash,
             accessor: Accessor(r.accessor),
@@ -289,7 +299,9 @@ fn random_text(len: usize) -> Result<Zeroizing<String>> {
         for byte in random_bytes::<64>()? {
             let limit = 256 - (256 % TOKEN_ALPHABET.len());
             if usize::from(byte) < limit && out.len() < len {
-                out.push(char::from(TOKEN_ALPHABET[usize::from(byte) % TOKEN_ALPHABET.len()]));
+                out.push(char::from(
+                    TOKEN_ALPHABET[usize::from(byte) % TOKEN_ALPHABET.len()],
+                ));
             }
         }
     }
@@ -306,11 +318,16 @@ impl TokenStore {
         let salt = match view.get("salt").await.map_err(Error::from_barrier)? {
             Some(bytes) if bytes.len() == 32 => bytes,
             Some(_) => {
-                return Err(Error::CorruptRecord { path: "sys/token/salt".into(), reason: "salt is not 32 bytes".into() });
+                return Err(Error::CorruptRecord {
+                    path: "sys/token/salt".into(),
+                    reason: "salt is not 32 bytes".into(),
+                });
             }
             None => {
                 let fresh = Zeroizing::new(random_bytes::<32>()?.to_vec());
-                view.put("salt", &fresh).await.map_err(Error::from_barrier)?;
+                view.put("salt", &fresh)
+                    .await
+                    .map_err(Error::from_barrier)?;
                 fresh
             }
         };
@@ -323,15 +340,24 @@ impl TokenStore {
     }
 
     fn hash_of(&self, text: &str) -> TokenHash {
-        TokenHash(hex::encode(hmac::sign(&self.salt, text.as_bytes()).as_ref()))
+        TokenHash(hex::encode(
+            hmac::sign(&self.salt, text.as_bytes()).as_ref(),
+        ))
     }
 
     fn accessor_key(&self, accessor: &Accessor) -> String {
-        format!("accessor/{}", self.hash_of(&format!("accessor:{}", accessor.0)).0)
+        format!(
+            "accessor/{}",
+            self.hash_of(&format!("accessor:{}", accessor.0)).0
+        )
     }
 
     fn cache_get(&self, hash: &TokenHash) -> Option<Arc<TokenEntry>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned()
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
     }
 
     fn cache_put(&self, entry: &Arc<TokenEntry>) {
@@ -346,12 +372,19 @@ impl TokenStore {
     }
 
     fn cache_forget(&self, hash: &TokenHash) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
     }
 
     /// Creates a token, child of `parent` unless `parent` is `None` (an orphan). Durable before
     /// it returns.
-    pub async fn create(&self, request: TokenRequest, parent: Option<&TokenEntry>) -> Result<IssuedToken> {
+    pub async fn create(
+        &self,
+        request: TokenRequest,
+        parent: Option<&TokenEntry>,
+    ) -> Result<IssuedToken> {
         let now = self.clock.now();
         let is_root = request.policies.iter().any(|p| p == "root");
         let ttl = effective_ttl(&request, is_root);
@@ -360,11 +393,21 @@ impl TokenStore {
             None => ClientToken::new(format!("s.{}", random_text(24)?.as_str())),
         };
         let hash = self.hash_of(token.expose());
-        if self.view.get(&format!("id/{}", hash.0)).await.map_err(Error::from_barrier)?.is_some() {
+        if self
+            .view
+            .get(&format!("id/{}", hash.0))
+            .await
+            .map_err(Error::from_barrier)?
+            .is_some()
+        {
             return Err(Error::invalid("cannot create a token with a duplicate ID"));
         }
         let accessor = Accessor(random_text(24)?.to_string());
-        let expire_time = if ttl.is_zero() { None } else { Some(now + ttl.duration()) };
+        let expire_time = if ttl.is_zero() {
+            None
+        } else {
+            Some(now + ttl.duration())
+        };
         let entry = Arc::new(TokenEntry {
             hash: hash.clone(),
             accessor,
@@ -383,26 +426,52 @@ impl TokenStore {
             last_renewal: None,
         });
         let mut ops = vec![
-            BarrierOp::Expect { path: format!("id/{}", hash.0), stamp: None },
-            BarrierOp::Put { path: format!("id/{}", hash.0), value: entry.encode() },
-            BarrierOp::Put { path: self.accessor_key(&entry.accessor), value: Zeroizing::new(hash.0.clone().into_bytes()) },
+            BarrierOp::Expect {
+                path: format!("id/{}", hash.0),
+                stamp: None,
+            },
+            BarrierOp::Put {
+                path: format!("id/{}", hash.0),
+                value: entry.encode(),
+            },
+            BarrierOp::Put {
+                path: self.accessor_key(&entry.accessor),
+                value: Zeroizing::new(hash.0.clone().into_bytes()),
+            },
         ];
         if let Some(parent) = parent {
-            ops.push(BarrierOp::Put { path: format!("parent/{}/{}", parent.hash.0, hash.0), value: Zeroizing::new(Vec::new()) });
+            ops.push(BarrierOp::Put {
+                path: format!("parent/{}/{}", parent.hash.0, hash.0),
+                value: Zeroizing::new(Vec::new()),
+            });
         }
         if let Some(expire) = expire_time {
-            ops.push(BarrierOp::Put { path: expiry_key(expire, &hash), value: Zeroizing::new(Vec::new()) });
+            ops.push(BarrierOp::Put {
+                path: expiry_key(expire, &hash),
+                value: Zeroizing::new(Vec::new()),
+            });
         }
-        self.view.transaction(ops).await.map_err(|e| match Error::from_barrier(e) {
-            Error::Conflict => Error::invalid("cannot create a token with a duplicate ID"),
-            other => other,
-        })?;
+        self.view
+            .transaction(ops)
+            .await
+            .map_err(|e| match Error::from_barrier(e) {
+                Error::Conflict => Error::invalid("cannot create a token with a duplicate ID"),
+                other => other,
+            })?;
         Ok(IssuedToken { token, entry })
     }
 
-    async fn load(&self, hash: &TokenHash) -> Result<Option<(Arc<TokenEntry>, coffer_barrier::Stamp)>> {
+    async fn load(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Arc<TokenEntry>, coffer_barrier::Stamp)>> {
         let path = format!("id/{}", hash.0);
-        match self.view.get_stamped(&path).await.map_err(Error::from_barrier)? {
+        match self
+            .view
+            .get_stamped(&path)
+            .await
+            .map_err(Error::from_barrier)?
+        {
             None => Ok(None),
             Some((bytes, stamp)) => {
                 let entry = TokenEntry::decode(hash.clone(), &bytes, &format!("sys/token/{path}"))?;
@@ -430,7 +499,9 @@ impl TokenStore {
     }
 
     async fn live(&self, hash: &TokenHash) -> Result<Option<Arc<TokenEntry>>> {
-        let Some(entry) = self.entry(hash).await? else { return Ok(None) };
+        let Some(entry) = self.entry(hash).await? else {
+            return Ok(None);
+        };
         if entry.is_expired(self.clock.now()) {
             self.revoke_tree(hash).await?;
             return Ok(None);
@@ -447,7 +518,9 @@ impl TokenStore {
             return Ok(entry);
         }
         for _ in 0..16 {
-            let Some((current, stamp)) = self.load(&hash).await? else { return Err(Error::PermissionDenied) };
+            let Some((current, stamp)) = self.load(&hash).await? else {
+                return Err(Error::PermissionDenied);
+            };
             if current.num_uses <= 1 {
                 self.revoke_tree(&hash).await?;
                 return Ok(current);
@@ -456,10 +529,21 @@ impl TokenStore {
             next.num_uses -= 1;
             let path = format!("id/{}", hash.0);
             let ops = vec![
-                BarrierOp::Expect { path: path.clone(), stamp: Some(stamp) },
-                BarrierOp::Put { path, value: next.encode() },
+                BarrierOp::Expect {
+                    path: path.clone(),
+                    stamp: Some(stamp),
+                },
+                BarrierOp::Put {
+                    path,
+                    value: next.encode(),
+                },
             ];
-            match self.view.transaction(ops).await.map_err(Error::from_barrier) {
+            match self
+                .view
+                .transaction(ops)
+                .await
+                .map_err(Error::from_barrier)
+            {
                 Ok(()) => return Ok(current),
                 Err(Error::Conflict) => continue,
                 Err(other) => return Err(other),
@@ -470,13 +554,21 @@ impl TokenStore {
 
     /// The live entry behind an accessor.
     pub async fn lookup_accessor(&self, accessor: &Accessor) -> Result<Option<Arc<TokenEntry>>> {
-        let Some(hash) = self.view.get(&self.accessor_key(accessor)).await.map_err(Error::from_barrier)? else {
+        let Some(hash) = self
+            .view
+            .get(&self.accessor_key(accessor))
+            .await
+            .map_err(Error::from_barrier)?
+        else {
             return Ok(None);
         };
-        let hash = TokenHash(String::from_utf8(hash.to_vec()).map_err(|_| Error::CorruptRecord {
-            path: "sys/token/accessor".into(),
-            reason: "accessor index is not UTF-8".into(),
-        })?);
+        let hash =
+            TokenHash(
+                String::from_utf8(hash.to_vec()).map_err(|_| Error::CorruptRecord {
+                    path: "sys/token/accessor".into(),
+                    reason: "accessor index is not UTF-8".into(),
+                })?,
+            );
         self.live(&hash).await
     }
 
@@ -485,8 +577,14 @@ impl TokenStore {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let keys = self.view.scan("id/", after.as_deref(), 1000).await.map_err(Error::from_barrier)?;
-            let Some(last) = keys.last().cloned() else { break };
+            let keys = self
+                .view
+                .scan("id/", after.as_deref(), 1000)
+                .await
+                .map_err(Error::from_barrier)?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
             for key in keys {
                 let hash = TokenHash(key.trim_start_matches("id/").to_owned());
                 if let Some(entry) = self.live(&hash).await? {
@@ -507,7 +605,12 @@ impl TokenStore {
 
     /// Revokes the token behind an accessor and its children.
     pub async fn revoke_accessor(&self, accessor: &Accessor) -> Result<()> {
-        let Some(hash) = self.view.get(&self.accessor_key(accessor)).await.map_err(Error::from_barrier)? else {
+        let Some(hash) = self
+            .view
+            .get(&self.accessor_key(accessor))
+            .await
+            .map_err(Error::from_barrier)?
+        else {
             return Ok(());
         };
         let hash = TokenHash(String::from_utf8_lossy(&hash).into_owned());
@@ -524,11 +627,22 @@ impl TokenStore {
                 orphan.parent = None;
                 let path = format!("id/{}", child.0);
                 let ops = vec![
-                    BarrierOp::Expect { path: path.clone(), stamp: Some(stamp) },
-                    BarrierOp::Put { path, value: orphan.encode() },
-                    BarrierOp::Delete { path: format!("parent/{}/{}", hash.0, child.0) },
+                    BarrierOp::Expect {
+                        path: path.clone(),
+                        stamp: Some(stamp),
+                    },
+                    BarrierOp::Put {
+                        path,
+                        value: orphan.encode(),
+                    },
+                    BarrierOp::Delete {
+                        path: format!("parent/{}/{}", hash.0, child.0),
+                    },
                 ];
-                self.view.transaction(ops).await.map_err(Error::from_barrier)?;
+                self.view
+                    .transaction(ops)
+                    .await
+                    .map_err(Error::from_barrier)?;
                 self.cache_forget(child);
             }
         }
@@ -540,8 +654,14 @@ impl TokenStore {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let keys = self.view.scan(&prefix, after.as_deref(), 1000).await.map_err(Error::from_barrier)?;
-            let Some(last) = keys.last().cloned() else { break };
+            let keys = self
+                .view
+                .scan(&prefix, after.as_deref(), 1000)
+                .await
+                .map_err(Error::from_barrier)?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
             out.extend(keys.iter().map(|k| TokenHash(k[prefix.len()..].to_owned())));
             after = Some(last);
         }
@@ -567,18 +687,31 @@ impl TokenStore {
 
     async fn revoke_one(&self, hash: &TokenHash) -> Result<()> {
         self.cache_forget(hash);
-        let Some((entry, _)) = self.load(hash).await? else { return Ok(()) };
+        let Some((entry, _)) = self.load(hash).await? else {
+            return Ok(());
+        };
         let mut ops = vec![
-            BarrierOp::Delete { path: format!("id/{}", hash.0) },
-            BarrierOp::Delete { path: self.accessor_key(&entry.accessor) },
+            BarrierOp::Delete {
+                path: format!("id/{}", hash.0),
+            },
+            BarrierOp::Delete {
+                path: self.accessor_key(&entry.accessor),
+            },
         ];
         if let Some(parent) = &entry.parent {
-            ops.push(BarrierOp::Delete { path: format!("parent/{}/{}", parent.0, hash.0) });
+            ops.push(BarrierOp::Delete {
+                path: format!("parent/{}/{}", parent.0, hash.0),
+            });
         }
         if let Some(expire) = entry.expire_time {
-            ops.push(BarrierOp::Delete { path: expiry_key(expire, hash) });
+            ops.push(BarrierOp::Delete {
+                path: expiry_key(expire, hash),
+            });
         }
-        self.view.transaction(ops).await.map_err(Error::from_barrier)?;
+        self.view
+            .transaction(ops)
+            .await
+            .map_err(Error::from_barrier)?;
         self.cache_forget(hash);
         Ok(())
     }
@@ -598,7 +731,9 @@ impl TokenStore {
     async fn renew_hash(&self, hash: &TokenHash, increment: Ttl) -> Result<Arc<TokenEntry>> {
         for _ in 0..16 {
             let now = self.clock.now();
-            let Some((current, stamp)) = self.load(hash).await? else { return Err(Error::BadToken) };
+            let Some((current, stamp)) = self.load(hash).await? else {
+                return Err(Error::BadToken);
+            };
             if current.is_expired(now) {
                 self.revoke_tree(hash).await?;
                 return Err(Error::BadToken);
@@ -630,12 +765,28 @@ impl TokenStore {
             next.last_renewal = Some(now);
             let path = format!("id/{}", hash.0);
             let ops = vec![
-                BarrierOp::Expect { path: path.clone(), stamp: Some(stamp) },
-                BarrierOp::Put { path, value: next.encode() },
-                BarrierOp::Delete { path: expiry_key(old_expire, hash) },
-                BarrierOp::Put { path: expiry_key(expire, hash), value: Zeroizing::new(Vec::new()) },
+                BarrierOp::Expect {
+                    path: path.clone(),
+                    stamp: Some(stamp),
+                },
+                BarrierOp::Put {
+                    path,
+                    value: next.encode(),
+                },
+                BarrierOp::Delete {
+                    path: expiry_key(old_expire, hash),
+                },
+                BarrierOp::Put {
+                    path: expiry_key(expire, hash),
+                    value: Zeroizing::new(Vec::new()),
+                },
             ];
-            match self.view.transaction(ops).await.map_err(Error::from_barrier) {
+            match self
+                .view
+                .transaction(ops)
+                .await
+                .map_err(Error::from_barrier)
+            {
                 Ok(()) => {
                     self.cache_forget(hash);
                     return Ok(Arc::new(next));
@@ -653,19 +804,25 @@ impl TokenStore {
         let now_key = format!("expiry/{:020}/", nanos(self.clock.now()));
         let mut reaped = 0;
         loop {
-            let keys = self.view.scan("expiry/", None, 256).await.map_err(Error::from_barrier)?;
-            let due: Vec<&String> = keys.iter().filter(|k| k.as_str() < now_key.as_str()).collect();
+            let keys = self
+                .view
+                .scan("expiry/", None, 256)
+                .await
+                .map_err(Error::from_barrier)?;
+            let due: Vec<&String> = keys
+                .iter()
+                .filter(|k| k.as_str() < now_key.as_str())
+                .collect();
             if due.is_empty() {
                 return Ok(reaped);
             }
             for key in due {
                 let hash = key.rsplit('/').next().map(|h| TokenHash(h.to_owned()));
-                if let Some(hash) = hash {
-                    if let Some((entry, _)) = self.load(&hash).await? {
-                        if entry.is_expired(self.clock.now()) {
-                            self.revoke_tree(&hash).await?;
-                        }
-                    }
+                if let Some(hash) = hash
+                    && let Some((entry, _)) = self.load(&hash).await?
+                    && entry.is_expired(self.clock.now())
+                {
+                    self.revoke_tree(&hash).await?;
                 }
                 // Whatever the token's state, this index entry is spent; deleting it always
                 // makes progress (a renewed token has a newer entry of its own).

@@ -44,7 +44,10 @@ impl Ttl {
     /// Parses text: Go duration syntax, a bare number of seconds, or days with `d`.
     pub fn parse(input: &str) -> Result<Ttl, TtlError> {
         let text = input.trim();
-        let fail = |reason| TtlError { input: input.to_owned(), reason };
+        let fail = |reason| TtlError {
+            input: input.to_owned(),
+            reason,
+        };
         if text.is_empty() {
             return Err(fail("empty duration"));
         }
@@ -65,7 +68,9 @@ impl Ttl {
             }
             let (number, after) = rest.split_at(number_len);
             let value: f64 = number.parse().map_err(|_| fail("bad number"))?;
-            let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+            let unit_len = after
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(after.len());
             let (unit, tail) = after.split_at(unit_len);
             let scale = match unit {
                 "ns" => 1e-9,
@@ -91,11 +96,17 @@ impl Ttl {
         match value {
             Value::Number(n) => match n.as_u64() {
                 Some(secs) => Ok(Ttl::from_secs(secs)),
-                None => Err(TtlError { input: n.to_string(), reason: "must be a whole, non-negative number of seconds" }),
+                None => Err(TtlError {
+                    input: n.to_string(),
+                    reason: "must be a whole, non-negative number of seconds",
+                }),
             },
             Value::String(s) => Ttl::parse(s),
             Value::Null => Ok(Ttl::ZERO),
-            other => Err(TtlError { input: other.to_string(), reason: "must be a number of seconds or a duration string" }),
+            other => Err(TtlError {
+                input: other.to_string(),
+                reason: "must be a number of seconds or a duration string",
+            }),
         }
     }
 
@@ -156,9 +167,18 @@ mod tests {
 
     #[test]
     fn json_forms() {
-        assert_eq!(Ttl::from_json(&serde_json::json!(60)).map(Ttl::as_secs), Ok(60));
-        assert_eq!(Ttl::from_json(&serde_json::json!("2m")).map(Ttl::as_secs), Ok(120));
-        assert_eq!(Ttl::from_json(&serde_json::json!(null)).map(Ttl::as_secs), Ok(0));
+        assert_eq!(
+            Ttl::from_json(&serde_json::json!(60)).map(Ttl::as_secs),
+            Ok(60)
+        );
+        assert_eq!(
+            Ttl::from_json(&serde_json::json!("2m")).map(Ttl::as_secs),
+            Ok(120)
+        );
+        assert_eq!(
+            Ttl::from_json(&serde_json::json!(null)).map(Ttl::as_secs),
+            Ok(0)
+        );
         assert!(Ttl::from_json(&serde_json::json!(-1)).is_err());
         assert!(Ttl::from_json(&serde_json::json!(true)).is_err());
     }

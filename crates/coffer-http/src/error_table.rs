@@ -22,7 +22,9 @@ pub fn status_for(error: &Error) -> StatusCode {
         Error::NoHandler { .. } | Error::UnsupportedPath => StatusCode::NOT_FOUND,
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict => StatusCode::CONFLICT,
-        Error::CorruptRecord { .. } | Error::Barrier(_) | Error::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::CorruptRecord { .. } | Error::Barrier(_) | Error::Storage(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -30,7 +32,9 @@ pub fn status_for(error: &Error) -> StatusCode {
 /// operator can act on it; other internal failures are generic.
 fn client_message(error: &Error) -> String {
     match error {
-        Error::Barrier(coffer_barrier_error) if is_corruption(coffer_barrier_error) => error.to_string(),
+        Error::Barrier(coffer_barrier_error) if is_corruption(coffer_barrier_error) => {
+            error.to_string()
+        }
         Error::Barrier(_) | Error::Storage(_) => "internal error".to_owned(),
         other => other.to_string(),
     }
@@ -46,7 +50,9 @@ pub(crate) fn error_response(error: &Error) -> Response {
     if status.is_server_error() {
         tracing::error!(%error, "request failed");
     }
-    let body = ErrorBody { errors: vec![client_message(error)] };
+    let body = ErrorBody {
+        errors: vec![client_message(error)],
+    };
     json_response(status, &body).into_response()
 }
 
@@ -62,27 +68,64 @@ mod tests {
     #[test]
     fn every_variant_has_a_status() {
         check(Error::Sealed, 503, "Vault is sealed");
-        check(Error::AlreadyInitialized, 400, "Vault is already initialized");
+        check(
+            Error::AlreadyInitialized,
+            400,
+            "Vault is already initialized",
+        );
         check(Error::NotInitialized, 400, "Vault is not initialized");
         check(
             Error::WrongUnsealKeys,
             400,
             "failed to unseal: the unseal keys do not match this server's root key; progress was reset",
         );
-        check(Error::InvalidUnsealKey("too short".into()), 400, "invalid key: too short");
+        check(
+            Error::InvalidUnsealKey("too short".into()),
+            400,
+            "invalid key: too short",
+        );
         check(Error::PermissionDenied, 403, "permission denied");
         check(Error::BadToken, 403, "bad token");
         check(Error::invalid("missing token"), 400, "missing token");
-        check(Error::NoHandler { path: "nomount/foo".into() }, 404, "no handler for route \"nomount/foo\". route entry not found.");
-        check(Error::UnsupportedPath, 404, "1 error occurred:\n\t* unsupported path\n\n");
-        check(Error::UnsupportedOperation, 405, "1 error occurred:\n\t* unsupported operation\n\n");
-        check(Error::Conflict, 409, "the record changed while it was being updated; retry");
-        check(Error::DurationOutOfRange(std::time::Duration::from_secs(1)), 400, "duration 1s is out of range");
         check(
-            Error::CorruptRecord { path: "sys/token/id/x".into(), reason: "bad".into() },
+            Error::NoHandler {
+                path: "nomount/foo".into(),
+            },
+            404,
+            "no handler for route \"nomount/foo\". route entry not found.",
+        );
+        check(
+            Error::UnsupportedPath,
+            404,
+            "1 error occurred:\n\t* unsupported path\n\n",
+        );
+        check(
+            Error::UnsupportedOperation,
+            405,
+            "1 error occurred:\n\t* unsupported operation\n\n",
+        );
+        check(
+            Error::Conflict,
+            409,
+            "the record changed while it was being updated; retry",
+        );
+        check(
+            Error::DurationOutOfRange(std::time::Duration::from_secs(1)),
+            400,
+            "duration 1s is out of range",
+        );
+        check(
+            Error::CorruptRecord {
+                path: "sys/token/id/x".into(),
+                reason: "bad".into(),
+            },
             500,
             "corrupt record at \"sys/token/id/x\": bad",
         );
-        check(Error::Storage(coffer_storage::Error::Closed), 500, "internal error");
+        check(
+            Error::Storage(coffer_storage::Error::Closed),
+            500,
+            "internal error",
+        );
     }
 }

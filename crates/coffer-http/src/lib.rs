@@ -9,4 +9,4 @@ mod router;
 mod status;
 
 pub use error_table::status_for;
-pub use router::{app, HttpConfig};
+pub use router::{HttpConfig, app};

@@ -13,10 +13,15 @@ use coffer_core::{ClientToken, Error, LogicalPath, Operation, Reply, Request, Re
 use serde_json::{Map, Value};
 
 use crate::error_table::error_response;
-use crate::router::{json_response, method_not_allowed, AppState};
+use crate::router::{AppState, json_response, method_not_allowed};
 
 /// Paths whose reply repeats `data`'s keys at the top level, as Vault's legacy endpoints do.
-const LEGACY_TOP_LEVEL: &[&str] = &["sys/key-status", "sys/capabilities", "sys/capabilities-self", "sys/capabilities-accessor"];
+const LEGACY_TOP_LEVEL: &[&str] = &[
+    "sys/key-status",
+    "sys/capabilities",
+    "sys/capabilities-self",
+    "sys/capabilities-accessor",
+];
 
 /// Handles any method on `/v1/<path>`.
 pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) -> Response {
@@ -27,7 +32,11 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
         Ok(query) => query,
         Err(error) => return error_response(&error),
     };
-    let flag = |name: &str| query.iter().any(|(k, v)| k == name && (v == "true" || v == "1" || v.is_empty()));
+    let flag = |name: &str| {
+        query
+            .iter()
+            .any(|(k, v)| k == name && (v == "true" || v == "1" || v.is_empty()))
+    };
     let operation = match parts.method.as_str() {
         "GET" if flag("list") => Operation::List,
         "GET" if flag("scan") => Operation::Scan,
@@ -47,7 +56,9 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
     let bytes = match to_bytes(body, state.config.max_request_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            let body = coffer_api::ErrorBody { errors: vec!["http: request body too large".into()] };
+            let body = coffer_api::ErrorBody {
+                errors: vec!["http: request body too large".into()],
+            };
             return json_response(StatusCode::PAYLOAD_TOO_LARGE, &body);
         }
     };
@@ -55,7 +66,10 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
         Ok(data) => data,
         Err(error) => return error_response(&error),
     };
-    if matches!(parts.method, Method::GET) || parts.method.as_str() == "LIST" || parts.method.as_str() == "SCAN" {
+    if matches!(parts.method, Method::GET)
+        || parts.method.as_str() == "LIST"
+        || parts.method.as_str() == "SCAN"
+    {
         for (key, value) in query {
             if key != "list" && key != "scan" {
                 data.entry(key).or_insert(Value::String(value));
@@ -68,10 +82,13 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
         path: path.clone(),
         data,
         token: token_from(&parts.headers),
-        remote_addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+        remote_addr: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0),
     };
     match state.core.handle(core_request).await {
-        Ok(Reply::Ok(response)) => envelope_response(&id, path.as_str(), response),
+        Ok(Reply::Ok(response)) => envelope_response(&id, path.as_str(), *response),
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
         Ok(Reply::NotFound) => crate::router::not_found().await,
         Err(error) => error_response(&error),
@@ -79,13 +96,19 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
 }
 
 fn token_from(headers: &HeaderMap) -> Option<ClientToken> {
-    if let Some(value) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        if !value.is_empty() {
-            return Some(ClientToken::new(value));
-        }
+    if let Some(value) = headers.get("x-vault-token").and_then(|v| v.to_str().ok())
+        && !value.is_empty()
+    {
+        return Some(ClientToken::new(value));
     }
-    let auth = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?.trim();
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))?
+        .trim();
     (!token.is_empty()).then(|| ClientToken::new(token))
 }
 
@@ -96,7 +119,9 @@ fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(Value::Null) => Ok(Map::new()),
-        Ok(_) => Err(Error::invalid("failed to parse JSON input: the request body must be a JSON object")),
+        Ok(_) => Err(Error::invalid(
+            "failed to parse JSON input: the request body must be a JSON object",
+        )),
         Err(e) => Err(Error::invalid(format!("failed to parse JSON input: {e}"))),
     }
 }
@@ -108,8 +133,11 @@ fn percent_decode(raw: &str) -> Result<String, Error> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-                let byte = hex.ok_or_else(|| Error::invalid("invalid path: malformed percent-encoding"))?;
+                let hex = raw
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let byte =
+                    hex.ok_or_else(|| Error::invalid("invalid path: malformed percent-encoding"))?;
                 out.push(byte);
                 i += 3;
             }
@@ -180,7 +208,10 @@ mod tests {
 
     #[test]
     fn decodes_paths() {
-        assert_eq!(percent_decode("a%20b/%C3%A9").ok().as_deref(), Some("a b/é"));
+        assert_eq!(
+            percent_decode("a%20b/%C3%A9").ok().as_deref(),
+            Some("a b/é")
+        );
         assert!(percent_decode("bad%zz").is_err());
         assert!(percent_decode("bad%").is_err());
         assert!(percent_decode("%FF%FE").is_err());
@@ -188,7 +219,11 @@ mod tests {
 
     #[test]
     fn json_bodies() {
-        assert!(parse_json_object(b"").map(|m| m.is_empty()).unwrap_or(false));
+        assert!(
+            parse_json_object(b"")
+                .map(|m| m.is_empty())
+                .unwrap_or(false)
+        );
         assert!(parse_json_object(b"{\"a\":1}").is_ok());
         assert!(parse_json_object(b"[1]").is_err());
         assert!(parse_json_object(b"nope").is_err());

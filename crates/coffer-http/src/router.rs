@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::Router;
 use coffer_api::ErrorBody;
 use coffer_core::Core;
 use serde::Serialize;
@@ -27,7 +27,9 @@ pub struct HttpConfig {
 impl HttpConfig {
     /// Vault's defaults.
     pub fn vault_defaults() -> Self {
-        HttpConfig { max_request_bytes: 32 * 1024 * 1024 }
+        HttpConfig {
+            max_request_bytes: 32 * 1024 * 1024,
+        }
     }
 }
 
@@ -41,11 +43,33 @@ pub(crate) struct AppState {
 pub fn app(core: Arc<Core>, config: HttpConfig) -> Router {
     let state = AppState { core, config };
     Router::new()
-        .route("/v1/sys/health", get(status::health).head(status::health).fallback(method_not_allowed))
-        .route("/v1/sys/seal-status", get(status::seal_status).fallback(method_not_allowed))
-        .route("/v1/sys/init", get(status::init_status).put(status::init).post(status::init).fallback(method_not_allowed))
-        .route("/v1/sys/unseal", axum::routing::put(status::unseal).post(status::unseal).fallback(method_not_allowed))
-        .route("/v1/sys/leader", get(status::leader).fallback(method_not_allowed))
+        .route(
+            "/v1/sys/health",
+            get(status::health)
+                .head(status::health)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/sys/seal-status",
+            get(status::seal_status).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/sys/init",
+            get(status::init_status)
+                .put(status::init)
+                .post(status::init)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/sys/unseal",
+            axum::routing::put(status::unseal)
+                .post(status::unseal)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/sys/leader",
+            get(status::leader).fallback(method_not_allowed),
+        )
         .route("/v1/{*path}", any(logical::handle))
         .fallback(not_found)
         .layer(middleware::from_fn(common_headers))
@@ -58,7 +82,10 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Respo
         Ok(bytes) => {
             let mut response = Response::new(Body::from(bytes));
             *response.status_mut() = status;
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             response
         }
         Err(error) => {

@@ -8,12 +8,14 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use coffer_api::{Health, InitRequest, InitResponse, InitStatus, Leader, SealStatus, UnsealRequest};
+use coffer_api::{
+    Health, InitRequest, InitResponse, InitStatus, Leader, SealStatus, UnsealRequest,
+};
 use coffer_core::clock::unix_seconds;
 use coffer_core::{Error, InitParams, SealConfig, VERSION};
 
 use crate::error_table::error_response;
-use crate::router::{json_response, AppState};
+use crate::router::{AppState, json_response};
 
 fn seal_status_wire(status: coffer_core::SealStatus) -> SealStatus {
     SealStatus {
@@ -44,28 +46,32 @@ pub(crate) async fn health(
         Ok(health) => health,
         Err(error) => return error_response(&error),
     };
-    let code = |name: &str, default: u16| -> Result<StatusCode, Response> {
+    let code = |name: &str, default: u16| -> Result<StatusCode, Error> {
         let value = match query.get(name) {
             None => default,
             Some(text) => text.parse::<u16>().map_err(|_| {
-                error_response(&Error::invalid(format!("invalid {name} value {text:?}: must be a number")))
+                Error::invalid(format!("invalid {name} value {text:?}: must be a number"))
             })?,
         };
         StatusCode::from_u16(value)
-            .map_err(|_| error_response(&Error::invalid(format!("invalid {name} value {value}: not a status code"))))
+            .map_err(|_| Error::invalid(format!("invalid {name} value {value}: not a status code")))
     };
     let status = if !health.initialized {
         code("uninitcode", 501)
     } else if health.sealed {
         code("sealedcode", 503)
-    } else if health.standby && !query.get("standbyok").is_some_and(|v| v == "true" || v.is_empty()) {
+    } else if health.standby
+        && !query
+            .get("standbyok")
+            .is_some_and(|v| v == "true" || v.is_empty())
+    {
         code("standbycode", 429)
     } else {
         code("activecode", 200)
     };
     let status = match status {
         Ok(status) => status,
-        Err(response) => return response,
+        Err(error) => return error_response(&error),
     };
     if method == Method::HEAD {
         return status.into_response();
@@ -101,19 +107,19 @@ pub(crate) async fn init_status(State(state): State<AppState>) -> Response {
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     serde_json::from_slice(body)
-        .map_err(|e| error_response(&Error::invalid(format!("failed to parse JSON input: {e}"))))
+        .map_err(|e| Error::invalid(format!("failed to parse JSON input: {e}")))
 }
 
 /// `PUT sys/init`.
 pub(crate) async fn init(State(state): State<AppState>, body: Bytes) -> Response {
     let request: InitRequest = match parse_body(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(error) => return error_response(&error),
     };
     let seal = match SealConfig::new(request.secret_shares, request.secret_threshold) {
         Ok(seal) => seal,
@@ -122,8 +128,16 @@ pub(crate) async fn init(State(state): State<AppState>, body: Bytes) -> Response
     match state.core.init(InitParams { seal }).await {
         Ok(result) => {
             let reply = InitResponse {
-                keys: result.shares.iter().map(|s| s.to_hex().to_string()).collect(),
-                keys_base64: result.shares.iter().map(|s| s.to_base64().to_string()).collect(),
+                keys: result
+                    .shares
+                    .iter()
+                    .map(|s| s.to_hex().to_string())
+                    .collect(),
+                keys_base64: result
+                    .shares
+                    .iter()
+                    .map(|s| s.to_base64().to_string())
+                    .collect(),
                 root_token: result.root_token.expose().to_owned(),
             };
             json_response(StatusCode::OK, &reply)
@@ -136,14 +150,16 @@ pub(crate) async fn init(State(state): State<AppState>, body: Bytes) -> Response
 pub(crate) async fn unseal(State(state): State<AppState>, body: Bytes) -> Response {
     let request: UnsealRequest = match parse_body(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(error) => return error_response(&error),
     };
     let result = if request.reset {
         state.core.unseal_reset().await
     } else {
         match request.key.as_deref() {
             Some(key) if !key.is_empty() => state.core.unseal(key).await,
-            _ => Err(Error::invalid("'key' must be specified in request body as JSON, or 'reset' set to true")),
+            _ => Err(Error::invalid(
+                "'key' must be specified in request body as JSON, or 'reset' set to true",
+            )),
         }
     };
     match result {

@@ -77,7 +77,11 @@ pub(crate) struct ServerArgs {
     #[arg(long = "dev-root-token-id", env = "COFFER_DEV_ROOT_TOKEN_ID")]
     pub(crate) dev_root_token_id: Option<String>,
     /// Dev mode: listen address.
-    #[arg(long = "dev-listen-address", default_value = "127.0.0.1:8200", env = "COFFER_DEV_LISTEN_ADDRESS")]
+    #[arg(
+        long = "dev-listen-address",
+        default_value = "127.0.0.1:8200",
+        env = "COFFER_DEV_LISTEN_ADDRESS"
+    )]
     pub(crate) dev_listen_address: String,
     /// Dev mode: storage.
     #[arg(long = "dev-storage", value_enum, default_value_t = DevStorage::Inmem)]
@@ -219,7 +223,9 @@ pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<Os
                 passthrough = true;
                 None
             }
-            Some(text) if is_single_dash_long_flag(text) => Some(OsString::from(format!("-{text}"))),
+            Some(text) if is_single_dash_long_flag(text) => {
+                Some(OsString::from(format!("-{text}")))
+            }
             _ => None,
         };
         out.push(rewritten.unwrap_or(arg));
@@ -228,7 +234,9 @@ pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<Os
 }
 
 fn is_single_dash_long_flag(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('-') else { return false };
+    let Some(rest) = text.strip_prefix('-') else {
+        return false;
+    };
     if rest.starts_with('-') {
         return false;
     }
@@ -250,23 +258,39 @@ mod tests {
 
     #[test]
     fn single_dash_flags() {
-        check(&["coffer", "server", "-dev"], &["coffer", "server", "--dev"]);
-        check(&["coffer", "status", "-format=json"], &["coffer", "status", "--format=json"]);
-        check(&["coffer", "token", "create", "-ttl", "1h"], &["coffer", "token", "create", "--ttl", "1h"]);
+        check(
+            &["coffer", "server", "-dev"],
+            &["coffer", "server", "--dev"],
+        );
+        check(
+            &["coffer", "status", "-format=json"],
+            &["coffer", "status", "--format=json"],
+        );
+        check(
+            &["coffer", "token", "create", "-ttl", "1h"],
+            &["coffer", "token", "create", "--ttl", "1h"],
+        );
         check(&["coffer", "login", "-"], &["coffer", "login", "-"]);
         check(&["coffer", "-h"], &["coffer", "-h"]);
         check(&["coffer", "--dev"], &["coffer", "--dev"]);
-        check(&["coffer", "x", "--", "-dev"], &["coffer", "x", "--", "-dev"]);
+        check(
+            &["coffer", "x", "--", "-dev"],
+            &["coffer", "x", "--", "-dev"],
+        );
         check(&["coffer", "-5m"], &["coffer", "-5m"]);
     }
 
     #[test]
     fn flags_after_positionals() {
-        let args = normalize_args(["coffer", "token", "lookup", "s.abc", "-format=json"].map(OsString::from));
+        let args = normalize_args(
+            ["coffer", "token", "lookup", "s.abc", "-format=json"].map(OsString::from),
+        );
         let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cli.client.format, Format::Json);
         match cli.command {
-            Command::Token(TokenCommand::Lookup { token, .. }) => assert_eq!(token.as_deref(), Some("s.abc")),
+            Command::Token(TokenCommand::Lookup { token, .. }) => {
+                assert_eq!(token.as_deref(), Some("s.abc"))
+            }
             other => panic!("parsed {other:?}"),
         }
     }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use hcl::{Body, Expression};
 
 /// Where data lives.
@@ -16,7 +16,12 @@ pub(crate) enum StorageConfig {
     /// The embedded default.
     Sqlite { path: PathBuf },
     /// A shared PostgreSQL database.
-    Postgres { connection_url: String, table: String, schema: Option<String>, max_connections: usize },
+    Postgres {
+        connection_url: String,
+        table: String,
+        schema: Option<String>,
+        max_connections: usize,
+    },
 }
 
 /// The TCP listener.
@@ -64,8 +69,10 @@ pub(crate) struct ServerConfig {
 impl ServerConfig {
     /// Reads and parses a config file, then applies environment overrides.
     pub(crate) fn load(path: &Path) -> anyhow::Result<ServerConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-        let mut config = parse(&text).with_context(|| format!("in config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let mut config =
+            parse(&text).with_context(|| format!("in config file {}", path.display()))?;
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
     }
@@ -82,7 +89,9 @@ impl ServerConfig {
             self.listener.address = addr;
         }
         if let Some(path) = var("COFFER_SQLITE_PATH") {
-            self.storage = StorageConfig::Sqlite { path: PathBuf::from(path) };
+            self.storage = StorageConfig::Sqlite {
+                path: PathBuf::from(path),
+            };
         }
         if let Some(url) = var("COFFER_PG_CONNECTION_URL") {
             match &mut self.storage {
@@ -133,20 +142,32 @@ fn boolean(expr: &Expression, name: &str) -> anyhow::Result<bool> {
 
 fn unsigned(expr: &Expression, name: &str) -> anyhow::Result<u64> {
     match expr {
-        Expression::Number(n) => n.as_u64().with_context(|| format!("{name} must be a non-negative integer")),
-        Expression::String(s) => s.parse().with_context(|| format!("{name} must be a non-negative integer")),
+        Expression::Number(n) => n
+            .as_u64()
+            .with_context(|| format!("{name} must be a non-negative integer")),
+        Expression::String(s) => s
+            .parse()
+            .with_context(|| format!("{name} must be a non-negative integer")),
         _ => bail!("{name} must be a non-negative integer"),
     }
 }
 
-fn attributes(body: &Body, block: &str, known: &[&str]) -> anyhow::Result<Vec<(String, Expression)>> {
+fn attributes(
+    body: &Body,
+    block: &str,
+    known: &[&str],
+) -> anyhow::Result<Vec<(String, Expression)>> {
     if let Some(inner) = body.blocks().next() {
         bail!("unexpected block {:?} inside {block}", inner.identifier());
     }
     body.attributes()
         .map(|attr| {
             if !known.contains(&attr.key()) {
-                bail!("unknown setting {:?} in {block} (known: {})", attr.key(), known.join(", "));
+                bail!(
+                    "unknown setting {:?} in {block} (known: {})",
+                    attr.key(),
+                    known.join(", ")
+                );
             }
             Ok((attr.key().to_owned(), attr.expr().clone()))
         })
@@ -166,7 +187,8 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
             "api_addr" => api_addr = Some(string(attr.expr(), "api_addr")?),
             "log_level" => log_level = string(attr.expr(), "log_level")?.to_lowercase(),
             // Accepted for compatibility with Vault configs; Coffer does not need them.
-            "disable_mlock" | "ui" | "cluster_addr" | "cluster_name" | "default_lease_ttl" | "max_lease_ttl" => {}
+            "disable_mlock" | "ui" | "cluster_addr" | "cluster_name" | "default_lease_ttl"
+            | "max_lease_ttl" => {}
             other => bail!("unknown top-level setting {other:?}"),
         }
     }
@@ -185,17 +207,29 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
                 }
                 listener = Some(listener_block(block.body())?);
             }
-            ("listener", Some(other)) => bail!("listener type {other:?} is not supported (use \"tcp\")"),
+            ("listener", Some(other)) => {
+                bail!("listener type {other:?} is not supported (use \"tcp\")")
+            }
             ("seal", Some("static")) => auto_unseal = Some(seal_block(block.body())?),
             ("seal", Some(other)) => bail!("seal type {other:?} is not supported (use \"static\")"),
             (name, None) => bail!("block {name:?} needs a type label, e.g. {name} \"...\" {{ }}"),
             (name, Some(_)) => bail!("unknown block {name:?}"),
         }
     }
-    let storage = storage.context("a storage block is required, e.g. storage \"sqlite\" { path = \"coffer.db\" }")?;
-    let listener = listener.unwrap_or(ListenerConfig { address: "127.0.0.1:8200".into(), tls: None });
+    let storage = storage
+        .context("a storage block is required, e.g. storage \"sqlite\" { path = \"coffer.db\" }")?;
+    let listener = listener.unwrap_or(ListenerConfig {
+        address: "127.0.0.1:8200".into(),
+        tls: None,
+    });
     validate_log_level(&log_level)?;
-    Ok(ServerConfig { storage, listener, api_addr, log_level, auto_unseal })
+    Ok(ServerConfig {
+        storage,
+        listener,
+        api_addr,
+        log_level,
+        auto_unseal,
+    })
 }
 
 fn storage_block(kind: &str, body: &Body) -> anyhow::Result<StorageConfig> {
@@ -211,10 +245,20 @@ fn storage_block(kind: &str, body: &Body) -> anyhow::Result<StorageConfig> {
                     path = Some(PathBuf::from(string(&expr, "path")?));
                 }
             }
-            Ok(StorageConfig::Sqlite { path: path.context("storage \"sqlite\" needs path = \"...\"")? })
+            Ok(StorageConfig::Sqlite {
+                path: path.context("storage \"sqlite\" needs path = \"...\"")?,
+            })
         }
         "postgresql" | "postgres" => {
-            let known = ["connection_url", "table", "schema", "max_connections", "ha_enabled", "ha_table", "max_parallel"];
+            let known = [
+                "connection_url",
+                "table",
+                "schema",
+                "max_connections",
+                "ha_enabled",
+                "ha_table",
+                "max_parallel",
+            ];
             let mut url = None;
             let mut table = "coffer_kv".to_owned();
             let mut schema = None;
@@ -224,22 +268,39 @@ fn storage_block(kind: &str, body: &Body) -> anyhow::Result<StorageConfig> {
                     "connection_url" => url = Some(string(&expr, "connection_url")?),
                     "table" => table = string(&expr, "table")?,
                     "schema" => schema = Some(string(&expr, "schema")?),
-                    "max_connections" | "max_parallel" => max_connections = unsigned(&expr, &key)? as usize,
+                    "max_connections" | "max_parallel" => {
+                        max_connections = unsigned(&expr, &key)? as usize
+                    }
                     _ => {}
                 }
             }
-            let url = url.context("storage \"postgresql\" needs connection_url = \"postgres://...\"")?;
+            let url =
+                url.context("storage \"postgresql\" needs connection_url = \"postgres://...\"")?;
             if max_connections == 0 {
                 bail!("max_connections must be at least 1");
             }
-            Ok(StorageConfig::Postgres { connection_url: url, table, schema, max_connections })
+            Ok(StorageConfig::Postgres {
+                connection_url: url,
+                table,
+                schema,
+                max_connections,
+            })
         }
-        other => bail!("storage type {other:?} is not supported (use \"sqlite\", \"postgresql\" or \"inmem\")"),
+        other => bail!(
+            "storage type {other:?} is not supported (use \"sqlite\", \"postgresql\" or \"inmem\")"
+        ),
     }
 }
 
 fn listener_block(body: &Body) -> anyhow::Result<ListenerConfig> {
-    let known = ["address", "tls_cert_file", "tls_key_file", "tls_disable", "max_request_size", "max_request_duration"];
+    let known = [
+        "address",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_disable",
+        "max_request_size",
+        "max_request_duration",
+    ];
     let mut address = "127.0.0.1:8200".to_owned();
     let mut cert = None;
     let mut key = None;
@@ -255,8 +316,13 @@ fn listener_block(body: &Body) -> anyhow::Result<ListenerConfig> {
     }
     let tls = match (tls_disable, cert, key) {
         (true, _, _) => None,
-        (false, Some(cert_file), Some(key_file)) => Some(TlsFiles { cert_file, key_file }),
-        (false, None, None) => bail!("listener \"tcp\" needs tls_cert_file and tls_key_file, or tls_disable = true"),
+        (false, Some(cert_file), Some(key_file)) => Some(TlsFiles {
+            cert_file,
+            key_file,
+        }),
+        (false, None, None) => {
+            bail!("listener \"tcp\" needs tls_cert_file and tls_key_file, or tls_disable = true")
+        }
         (false, _, _) => bail!("listener \"tcp\" needs both tls_cert_file and tls_key_file"),
     };
     Ok(ListenerConfig { address, tls })
@@ -277,7 +343,9 @@ fn seal_block(body: &Body) -> anyhow::Result<AutoUnsealSource> {
 /// Parses the listener address (after `localhost` resolution).
 pub(crate) fn listen_addr(address: &str) -> anyhow::Result<SocketAddr> {
     let address = address.replace("localhost", "127.0.0.1");
-    address.parse().with_context(|| format!("listener address {address:?} is not host:port"))
+    address
+        .parse()
+        .with_context(|| format!("listener address {address:?} is not host:port"))
 }
 
 #[cfg(test)]
@@ -285,7 +353,9 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expect: Result<&str, &str>) {
-        let got = parse(text).map(|c| format!("{c:?}")).map_err(|e| format!("{e:#}"));
+        let got = parse(text)
+            .map(|c| format!("{c:?}"))
+            .map_err(|e| format!("{e:#}"));
         match (got, expect) {
             (Ok(got), Ok(want)) => assert!(got.contains(want), "got {got}\nwant {want}"),
             (Err(got), Err(want)) => assert!(got.contains(want), "got {got}\nwant {want}"),
@@ -297,20 +367,33 @@ mod tests {
     fn parses_vault_style_configs() {
         check(
             r#"storage "sqlite" { path = "/tmp/c.db" }
-               listener "tcp" { address = "127.0.0.1:0" tls_disable = true }
+               listener "tcp" {
+                 address     = "127.0.0.1:0"
+                 tls_disable = true
+               }
                api_addr = "http://127.0.0.1:8200"
                log_level = "debug"
                disable_mlock = true"#,
-            Ok(r#"storage: Sqlite { path: "/tmp/c.db" }, listener: ListenerConfig { address: "127.0.0.1:0", tls: None }, api_addr: Some("http://127.0.0.1:8200"), log_level: "debug""#),
+            Ok(
+                r#"storage: Sqlite { path: "/tmp/c.db" }, listener: ListenerConfig { address: "127.0.0.1:0", tls: None }, api_addr: Some("http://127.0.0.1:8200"), log_level: "debug""#,
+            ),
         );
         check(
-            r#"storage "postgresql" { connection_url = "postgres://u@h/db" max_connections = 4 }
-               listener "tcp" { address = "0.0.0.0:8200" tls_cert_file = "c.pem" tls_key_file = "k.pem" }"#,
-            Ok(r#"Postgres { connection_url: "postgres://u@h/db", table: "coffer_kv", schema: None, max_connections: 4 }"#),
+            r#"storage "postgresql" {
+                 connection_url  = "postgres://u@h/db"
+                 max_connections = 4
+               }
+               listener "tcp" {
+                 address       = "0.0.0.0:8200"
+                 tls_cert_file = "c.pem"
+                 tls_key_file  = "k.pem"
+               }"#,
+            Ok(
+                r#"Postgres { connection_url: "postgres://u@h/db", table: "coffer_kv", schema: None, max_connections: 4 }"#,
+            ),
         );
         check(
-            r#"storage "inmem" {}
-               seal "static" { key_file = "/etc/coffer/key" }"#,
+            "storage \"inmem\" {}\nseal \"static\" { key_file = \"/etc/coffer/key\" }",
             Ok(r#"auto_unseal: Some(File("/etc/coffer/key"))"#),
         );
         check(r#"storage "inmem" {}"#, Ok(r#"address: "127.0.0.1:8200""#));
@@ -318,20 +401,41 @@ mod tests {
 
     #[test]
     fn rejects_bad_configs() {
-        check(r#"listener "tcp" { tls_disable = true }"#, Err("a storage block is required"));
-        check(r#"storage "s3" {}"#, Err("storage type \"s3\" is not supported"));
+        check(
+            r#"listener "tcp" { tls_disable = true }"#,
+            Err("a storage block is required"),
+        );
+        check(
+            r#"storage "s3" {}"#,
+            Err("storage type \"s3\" is not supported"),
+        );
         check(r#"storage "sqlite" {}"#, Err("needs path"));
-        check(r#"storage "sqlite" { path = "x" bogus = 1 }"#, Err("unknown setting \"bogus\""));
-        check(r#"storage "inmem" {} listener "tcp" { address = "x" }"#, Err("tls_disable = true"));
-        check(r#"storage "inmem" {} log_level = "loud""#, Err("log_level \"loud\""));
+        check(
+            "storage \"sqlite\" {\n path = \"x\"\n bogus = 1\n}",
+            Err("unknown setting \"bogus\""),
+        );
+        check(
+            "storage \"inmem\" {}\nlistener \"tcp\" { address = \"x\" }",
+            Err("tls_disable = true"),
+        );
+        check(
+            "storage \"inmem\" {}\nlog_level = \"loud\"",
+            Err("log_level \"loud\""),
+        );
         check(r#"storage "inmem" {"#, Err("not valid HCL"));
-        check(r#"storage "inmem" {} seal "awskms" {}"#, Err("seal type \"awskms\""));
-        check(r#"storage "inmem" {} wat = 1"#, Err("unknown top-level setting \"wat\""));
+        check(
+            "storage \"inmem\" {}\nseal \"awskms\" {}",
+            Err("seal type \"awskms\""),
+        );
+        check(
+            "storage \"inmem\" {}\nwat = 1",
+            Err("unknown top-level setting \"wat\""),
+        );
     }
 
     #[test]
     fn environment_overrides() {
-        let mut config = parse(r#"storage "inmem" {} listener "tcp" { address = "127.0.0.1:1" tls_disable = 1 }"#)
+        let mut config = parse("storage \"inmem\" {}\nlistener \"tcp\" {\n address = \"127.0.0.1:1\"\n tls_disable = 1\n}")
             .unwrap_or_else(|e| panic!("{e:#}"));
         let env = |name: &str| match name {
             "COFFER_LISTEN_ADDRESS" => Some("127.0.0.1:0".to_owned()),
@@ -341,7 +445,12 @@ mod tests {
         };
         config.apply_env(env).unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(config.listener.address, "127.0.0.1:0");
-        assert_eq!(config.storage, StorageConfig::Sqlite { path: PathBuf::from("/tmp/x.db") });
+        assert_eq!(
+            config.storage,
+            StorageConfig::Sqlite {
+                path: PathBuf::from("/tmp/x.db")
+            }
+        );
         assert_eq!(config.log_level, "warn");
     }
 }

@@ -11,7 +11,9 @@ use coffer_client::{Client, ClientConfig};
 use crate::cli::ClientArgs;
 
 fn env_first(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
 }
 
 fn home() -> Option<PathBuf> {
@@ -37,7 +39,10 @@ pub(crate) fn token() -> anyhow::Result<Option<String>> {
             Ok(text) if !text.trim().is_empty() => return Ok(Some(text.trim().to_owned())),
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error).with_context(|| format!("reading token file {}", path.display())),
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("reading token file {}", path.display()));
+            }
         }
     }
     Ok(None)
@@ -45,7 +50,8 @@ pub(crate) fn token() -> anyhow::Result<Option<String>> {
 
 /// Writes the token file with mode 0600.
 pub(crate) fn store_token(token: &str) -> anyhow::Result<PathBuf> {
-    let path = token_file().context("cannot find a home directory for the token file (set COFFER_TOKEN_FILE)")?;
+    let path = token_file()
+        .context("cannot find a home directory for the token file (set COFFER_TOKEN_FILE)")?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -53,14 +59,17 @@ pub(crate) fn store_token(token: &str) -> anyhow::Result<PathBuf> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(&path).with_context(|| format!("writing token file {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("writing token file {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("setting the mode of {}", path.display()))?;
     }
-    file.write_all(token.as_bytes()).with_context(|| format!("writing token file {}", path.display()))?;
+    file.write_all(token.as_bytes())
+        .with_context(|| format!("writing token file {}", path.display()))?;
     Ok(path)
 }
 
@@ -76,11 +85,18 @@ pub(crate) fn address(args: &ClientArgs) -> String {
 pub(crate) fn client(args: &ClientArgs) -> anyhow::Result<Client> {
     let mut config = ClientConfig::new(address(args));
     config.token = token()?;
-    let ca = args.ca_cert.clone().or_else(|| env_first(&["COFFER_CACERT", "VAULT_CACERT"]).map(PathBuf::from));
+    let ca = args
+        .ca_cert
+        .clone()
+        .or_else(|| env_first(&["COFFER_CACERT", "VAULT_CACERT"]).map(PathBuf::from));
     if let Some(ca) = ca {
-        config.ca_cert_pem = Some(std::fs::read(&ca).with_context(|| format!("reading CA certificate {}", ca.display()))?);
+        config.ca_cert_pem = Some(
+            std::fs::read(&ca)
+                .with_context(|| format!("reading CA certificate {}", ca.display()))?,
+        );
     }
     config.tls_skip_verify = args.tls_skip_verify
-        || env_first(&["COFFER_SKIP_VERIFY", "VAULT_SKIP_VERIFY"]).is_some_and(|v| v == "1" || v == "true");
+        || env_first(&["COFFER_SKIP_VERIFY", "VAULT_SKIP_VERIFY"])
+            .is_some_and(|v| v == "1" || v == "true");
     Ok(Client::new(config)?)
 }

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("Error: cannot start the async runtime: {error}");
@@ -46,9 +49,12 @@ fn main() -> ExitCode {
 }
 
 fn exit_code(error: &anyhow::Error) -> u8 {
-    let api = error
-        .chain()
-        .any(|cause| matches!(cause.downcast_ref::<coffer_client::Error>(), Some(coffer_client::Error::Api { .. })));
+    let api = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<coffer_client::Error>(),
+            Some(coffer_client::Error::Api { .. })
+        )
+    });
     if api { 2 } else { 1 }
 }
 
@@ -59,14 +65,19 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             run_server(args).await?;
             Ok(Outcome::Success)
         }
-        Command::Status => commands::operator::status(&connection::client(&cli.client)?, format).await,
+        Command::Status => {
+            commands::operator::status(&connection::client(&cli.client)?, format).await
+        }
         Command::Operator(command) => {
             let client = connection::client(&cli.client)?;
             match command {
-                OperatorCommand::Init { key_shares, key_threshold } => {
-                    commands::operator::init(&client, format, key_shares, key_threshold).await
+                OperatorCommand::Init {
+                    key_shares,
+                    key_threshold,
+                } => commands::operator::init(&client, format, key_shares, key_threshold).await,
+                OperatorCommand::Unseal { key, reset } => {
+                    commands::operator::unseal(&client, format, key, reset).await
                 }
-                OperatorCommand::Unseal { key, reset } => commands::operator::unseal(&client, format, key, reset).await,
                 OperatorCommand::Seal => commands::operator::seal(&client).await,
                 OperatorCommand::Rotate => commands::operator::rotate(&client, format).await,
                 OperatorCommand::KeyStatus => commands::operator::key_status(&client, format).await,
@@ -76,16 +87,25 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let client = connection::client(&cli.client)?;
             match command {
                 TokenCommand::Create(args) => commands::token::create(&client, format, args).await,
-                TokenCommand::Lookup { token, accessor, field } => {
-                    commands::token::lookup(&client, format, token, accessor, field).await
+                TokenCommand::Lookup {
+                    token,
+                    accessor,
+                    field,
+                } => commands::token::lookup(&client, format, token, accessor, field).await,
+                TokenCommand::Renew { token, increment } => {
+                    commands::token::renew(&client, format, token, increment).await
                 }
-                TokenCommand::Renew { token, increment } => commands::token::renew(&client, format, token, increment).await,
-                TokenCommand::Revoke { token, self_, accessor, mode } => {
-                    commands::token::revoke(&client, token, self_, accessor, mode).await
-                }
+                TokenCommand::Revoke {
+                    token,
+                    self_,
+                    accessor,
+                    mode,
+                } => commands::token::revoke(&client, token, self_, accessor, mode).await,
             }
         }
-        Command::Login(args) => commands::token::login(&connection::client(&cli.client)?, format, args).await,
+        Command::Login(args) => {
+            commands::token::login(&connection::client(&cli.client)?, format, args).await
+        }
     }
 }
 
@@ -95,7 +115,8 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let storage = match args.dev_storage {
             DevStorage::Inmem => StorageConfig::Memory,
             DevStorage::Sqlite => {
-                let dir = tempfile::tempdir().context("creating a temporary directory for dev storage")?;
+                let dir = tempfile::tempdir()
+                    .context("creating a temporary directory for dev storage")?;
                 let path = dir.path().join("coffer-dev.db");
                 temp_dir = Some(dir);
                 StorageConfig::Sqlite { path }
@@ -103,18 +124,36 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         };
         let mut config = ServerConfig {
             storage,
-            listener: ListenerConfig { address: args.dev_listen_address.clone(), tls: None },
+            listener: ListenerConfig {
+                address: args.dev_listen_address.clone(),
+                tls: None,
+            },
             api_addr: None,
             log_level: "info".into(),
             auto_unseal: None,
         };
-        config.apply_env(|name| std::env::var(name).ok().filter(|_| name == "COFFER_LOG_LEVEL"))?;
-        (config, Some(server::DevOptions { root_token_id: args.dev_root_token_id.clone() }))
+        config.apply_env(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|_| name == "COFFER_LOG_LEVEL")
+        })?;
+        (
+            config,
+            Some(server::DevOptions {
+                root_token_id: args.dev_root_token_id.clone(),
+            }),
+        )
     } else {
-        let path = args.config.as_ref().context("coffer server needs -config=FILE (or -dev for a development server)")?;
+        let path = args
+            .config
+            .as_ref()
+            .context("coffer server needs -config=FILE (or -dev for a development server)")?;
         (ServerConfig::load(path)?, None)
     };
-    let level = args.log_level.clone().unwrap_or_else(|| config.log_level.clone());
+    let level = args
+        .log_level
+        .clone()
+        .unwrap_or_else(|| config.log_level.clone());
     init_logging(&level);
     let result = server::run(config, dev).await;
     drop(temp_dir);
@@ -122,7 +161,13 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,h2=warn,rustls=warn,tokio_postgres=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},hyper=warn,h2=warn,rustls=warn,tokio_postgres=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

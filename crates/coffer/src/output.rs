@@ -40,7 +40,12 @@ pub(crate) fn json(value: &Value) {
 
 /// Prints an aligned `Key  Value` table.
 pub(crate) fn table(rows: &[(String, String)]) {
-    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0).max(3);
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(3);
     println!("{:<width$}    Value", "Key");
     println!("{:<width$}    -----", "---");
     for (key, value) in rows {
@@ -53,10 +58,15 @@ pub(crate) fn cell(value: &Value) -> String {
     match value {
         Value::Null => "n/a".to_owned(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(cell).collect::<Vec<_>>().join(" ")),
+        Value::Array(items) => {
+            format!("[{}]", items.iter().map(cell).collect::<Vec<_>>().join(" "))
+        }
         Value::Object(map) => format!(
             "map[{}]",
-            map.iter().map(|(k, v)| format!("{k}:{}", cell(v))).collect::<Vec<_>>().join(" ")
+            map.iter()
+                .map(|(k, v)| format!("{k}:{}", cell(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         other => other.to_string(),
     }
@@ -84,13 +94,18 @@ pub(crate) fn server_banner(banner: &Banner<'_>) {
     println!();
     println!("             Api Address: {}", banner.api_addr);
     println!("          Listen Address: {}", banner.listen);
-    println!("                     TLS: {}", if banner.tls { "enabled" } else { "disabled" });
+    println!(
+        "                     TLS: {}",
+        if banner.tls { "enabled" } else { "disabled" }
+    );
     println!("                 Storage: {}", banner.storage);
     println!("               Log Level: {}", banner.log_level);
     println!("                 Version: Coffer v{}", coffer_core::VERSION);
     println!();
     if let Some(dev) = banner.dev {
-        println!("WARNING! dev mode is enabled! In this mode, Coffer runs entirely unsealed with a");
+        println!(
+            "WARNING! dev mode is enabled! In this mode, Coffer runs entirely unsealed with a"
+        );
         println!("single unseal key and prints the root token below. Data is not durable.");
         println!();
         println!("You may need to set the following environment variables:");

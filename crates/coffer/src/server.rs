@@ -11,18 +11,18 @@ use axum::extract::ConnectInfo;
 use coffer_core::clock::SystemClock;
 use coffer_core::{AutoUnsealKey, Core, CoreConfig};
 use coffer_http::HttpConfig;
+use coffer_storage::Storage;
 use coffer_storage::memory::MemoryBackend;
 use coffer_storage::postgres::{PostgresBackend, PostgresConfig};
 use coffer_storage::sqlite::{SqliteBackend, SqliteConfig};
-use coffer_storage::Storage;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 use tower::ServiceExt as _;
 
 use crate::config::{AutoUnsealSource, ServerConfig, StorageConfig, TlsFiles};
@@ -50,14 +50,21 @@ pub(crate) async fn open_storage(config: &StorageConfig) -> anyhow::Result<Stora
                 .with_context(|| format!("opening SQLite storage at {}", path.display()))?;
             Storage::new(backend)
         }
-        StorageConfig::Postgres { connection_url, table, schema, max_connections } => {
+        StorageConfig::Postgres {
+            connection_url,
+            table,
+            schema,
+            max_connections,
+        } => {
             let config = PostgresConfig {
                 connection_url: connection_url.clone(),
                 table: table.clone(),
                 schema: schema.clone(),
                 max_connections: *max_connections,
             };
-            let backend = PostgresBackend::connect(config).await.context("opening PostgreSQL storage")?;
+            let backend = PostgresBackend::connect(config)
+                .await
+                .context("opening PostgreSQL storage")?;
             Storage::new(backend)
         }
     })
@@ -101,21 +108,38 @@ fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
 pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let storage = open_storage(&config.storage).await?;
-    let auto_unseal = config.auto_unseal.as_ref().map(load_auto_unseal).transpose()?;
-    let core = Core::new(CoreConfig { storage, clock: Arc::new(SystemClock), auto_unseal })
-        .await
-        .context("starting the core")?;
+    let auto_unseal = config
+        .auto_unseal
+        .as_ref()
+        .map(load_auto_unseal)
+        .transpose()?;
+    let core = Core::new(CoreConfig {
+        storage,
+        clock: Arc::new(SystemClock),
+        auto_unseal,
+    })
+    .await
+    .context("starting the core")?;
     let dev_init = match &dev {
-        Some(dev) => Some(core.dev_init(dev.root_token_id.clone()).await.context("initializing dev mode")?),
+        Some(dev) => Some(
+            core.dev_init(dev.root_token_id.clone())
+                .await
+                .context("initializing dev mode")?,
+        ),
         None => None,
     };
     let acceptor = config.listener.tls.as_ref().map(tls_acceptor).transpose()?;
     let bind = crate::config::listen_addr(&config.listener.address)?;
-    let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     output::server_banner(&output::Banner {
-        api_addr: config.api_addr.clone().unwrap_or_else(|| format!("{scheme}://{local}")),
+        api_addr: config
+            .api_addr
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local}")),
         listen: local,
         tls: acceptor.is_some(),
         storage: core.storage_type(),
@@ -125,7 +149,10 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
     tracing::info!(address = %local, tls = acceptor.is_some(), storage = core.storage_type(), elapsed_ms = started.elapsed().as_millis() as u64, "listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let background = tokio::spawn(core.clone().run_background(BACKGROUND_INTERVAL, wait_for(stop_rx)));
+    let background = tokio::spawn(
+        core.clone()
+            .run_background(BACKGROUND_INTERVAL, wait_for(stop_rx)),
+    );
     serve(listener, acceptor, core.clone()).await;
     let _ = stop_tx.send(true);
     let _ = background.await;
@@ -145,7 +172,7 @@ async fn wait_for(mut stop: watch::Receiver<bool>) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
@@ -184,14 +211,20 @@ async fn serve(listener: TcpListener, acceptor: Option<TlsAcceptor>, core: Arc<C
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = app.clone().map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
-            request
-        });
+        let service = app.clone().map_request(
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(remote));
+                request
+            },
+        );
         let service = TowerToHyperService::new(service);
         match &acceptor {
             None => {
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
@@ -204,7 +237,12 @@ async fn serve(listener: TcpListener, acceptor: Option<TlsAcceptor>, core: Arc<C
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    let tls = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(error)) => {
                             tracing::debug!(%error, %remote, "TLS handshake failed");
@@ -212,7 +250,9 @@ async fn serve(listener: TcpListener, acceptor: Option<TlsAcceptor>, core: Arc<C
                         }
                         Err(_) => return,
                     };
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).into_owned();
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                        .into_owned();
                     if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%error, "connection ended with an error");
                     }

@@ -30,7 +30,10 @@ pub(crate) fn read_secret(given: Option<String>, prompt: &str) -> anyhow::Result
                 eprint!("{prompt}");
             }
             let mut line = String::new();
-            stdin.lock().read_line(&mut line).context("reading from stdin")?;
+            stdin
+                .lock()
+                .read_line(&mut line)
+                .context("reading from stdin")?;
             let value = line.trim().to_owned();
             if value.is_empty() {
                 anyhow::bail!("no value given on stdin");
@@ -42,7 +45,12 @@ pub(crate) fn read_secret(given: Option<String>, prompt: &str) -> anyhow::Result
 }
 
 /// Prints a map of fields, or one field when `field` is given.
-pub(crate) fn print_fields(format: Format, field: Option<&str>, rows: &[(String, Value)], json_value: &Value) -> anyhow::Result<()> {
+pub(crate) fn print_fields(
+    format: Format,
+    field: Option<&str>,
+    rows: &[(String, Value)],
+    json_value: &Value,
+) -> anyhow::Result<()> {
     if let Some(field) = field {
         let value = rows
             .iter()
@@ -60,7 +68,10 @@ pub(crate) fn print_fields(format: Format, field: Option<&str>, rows: &[(String,
     match format {
         Format::Json => output::json(json_value),
         Format::Table => {
-            let rows: Vec<(String, String)> = rows.iter().map(|(k, v)| (k.clone(), output::cell(v))).collect();
+            let rows: Vec<(String, String)> = rows
+                .iter()
+                .map(|(k, v)| (k.clone(), output::cell(v)))
+                .collect();
             output::table(&rows);
         }
     }

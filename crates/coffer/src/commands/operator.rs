@@ -2,9 +2,9 @@
 
 use coffer_api::SealStatus;
 use coffer_client::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{read_secret, Outcome};
+use super::{Outcome, read_secret};
 use crate::output::{self, Format};
 
 fn status_rows(status: &SealStatus, ha_enabled: Option<bool>) -> Vec<(String, String)> {
@@ -16,8 +16,18 @@ fn status_rows(status: &SealStatus, ha_enabled: Option<bool>) -> Vec<(String, St
         ("Threshold".to_owned(), status.t.to_string()),
     ];
     if status.sealed {
-        rows.push(("Unseal Progress".to_owned(), format!("{}/{}", status.progress, status.t)));
-        rows.push(("Unseal Nonce".to_owned(), if status.nonce.is_empty() { "n/a".into() } else { status.nonce.clone() }));
+        rows.push((
+            "Unseal Progress".to_owned(),
+            format!("{}/{}", status.progress, status.t),
+        ));
+        rows.push((
+            "Unseal Nonce".to_owned(),
+            if status.nonce.is_empty() {
+                "n/a".into()
+            } else {
+                status.nonce.clone()
+            },
+        ));
     }
     rows.push(("Version".to_owned(), status.version.clone()));
     rows.push(("Storage Type".to_owned(), status.storage_type.clone()));
@@ -49,13 +59,26 @@ fn print_status(format: Format, status: &SealStatus, ha_enabled: Option<bool>) {
 /// `coffer status`: exit 0 when unsealed, 2 when sealed.
 pub(crate) async fn status(client: &Client, format: Format) -> anyhow::Result<Outcome> {
     let status = client.seal_status().await?;
-    let ha = if status.sealed { None } else { client.leader().await.ok().map(|l| l.ha_enabled) };
+    let ha = if status.sealed {
+        None
+    } else {
+        client.leader().await.ok().map(|l| l.ha_enabled)
+    };
     print_status(format, &status, ha);
-    Ok(if status.sealed { Outcome::Sealed } else { Outcome::Success })
+    Ok(if status.sealed {
+        Outcome::Sealed
+    } else {
+        Outcome::Success
+    })
 }
 
 /// `coffer operator init`.
-pub(crate) async fn init(client: &Client, format: Format, shares: u64, threshold: u64) -> anyhow::Result<Outcome> {
+pub(crate) async fn init(
+    client: &Client,
+    format: Format,
+    shares: u64,
+    threshold: u64,
+) -> anyhow::Result<Outcome> {
     let reply = client.init(shares, threshold).await?;
     match format {
         Format::Json => output::json(&json!({
@@ -89,7 +112,12 @@ pub(crate) async fn init(client: &Client, format: Format, shares: u64, threshold
 }
 
 /// `coffer operator unseal`.
-pub(crate) async fn unseal(client: &Client, format: Format, key: Option<String>, reset: bool) -> anyhow::Result<Outcome> {
+pub(crate) async fn unseal(
+    client: &Client,
+    format: Format,
+    key: Option<String>,
+    reset: bool,
+) -> anyhow::Result<Outcome> {
     let status = if reset {
         client.unseal_reset().await?
     } else {
@@ -114,9 +142,22 @@ pub(crate) async fn key_status(client: &Client, format: Format) -> anyhow::Resul
         Format::Json => output::json(&Value::Object(data)),
         Format::Table => {
             let rows = vec![
-                ("Key Term".to_owned(), data.get("term").map(output::cell).unwrap_or_default()),
-                ("Install Time".to_owned(), data.get("install_time").map(output::cell).unwrap_or_default()),
-                ("Encryption Count".to_owned(), data.get("encryptions").map(output::cell).unwrap_or_default()),
+                (
+                    "Key Term".to_owned(),
+                    data.get("term").map(output::cell).unwrap_or_default(),
+                ),
+                (
+                    "Install Time".to_owned(),
+                    data.get("install_time")
+                        .map(output::cell)
+                        .unwrap_or_default(),
+                ),
+                (
+                    "Encryption Count".to_owned(),
+                    data.get("encryptions")
+                        .map(output::cell)
+                        .unwrap_or_default(),
+                ),
             ];
             output::table(&rows);
         }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use coffer_api::{Envelope, TokenCreateRequest};
 use coffer_client::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{print_fields, read_secret, Outcome};
+use super::{Outcome, print_fields, read_secret};
 use crate::cli::{LoginArgs, TokenCreateArgs};
 use crate::connection;
 use crate::output::{self, Format};
@@ -36,11 +36,17 @@ fn humanize(secs: u64) -> String {
 }
 
 fn print_auth(format: Format, field: Option<&str>, envelope: &Envelope) -> anyhow::Result<()> {
-    let auth = envelope.auth.as_ref().context("the server returned no token")?;
+    let auth = envelope
+        .auth
+        .as_ref()
+        .context("the server returned no token")?;
     let rows = vec![
         ("token".to_owned(), json!(auth.client_token)),
         ("token_accessor".to_owned(), json!(auth.accessor)),
-        ("token_duration".to_owned(), json!(duration_text(auth.lease_duration))),
+        (
+            "token_duration".to_owned(),
+            json!(duration_text(auth.lease_duration)),
+        ),
         ("token_renewable".to_owned(), json!(auth.renewable)),
         ("token_policies".to_owned(), json!(auth.token_policies)),
         ("identity_policies".to_owned(), json!([])),
@@ -64,14 +70,26 @@ fn print_data(format: Format, field: Option<&str>, envelope: &Envelope) -> anyho
 }
 
 /// `coffer token create`.
-pub(crate) async fn create(client: &Client, format: Format, args: TokenCreateArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn create(
+    client: &Client,
+    format: Format,
+    args: TokenCreateArgs,
+) -> anyhow::Result<Outcome> {
     let mut meta = BTreeMap::new();
     for pair in &args.metadata {
-        let (key, value) = pair.split_once('=').with_context(|| format!("metadata {pair:?} must be key=value"))?;
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("metadata {pair:?} must be key=value"))?;
         meta.insert(key.to_owned(), value.to_owned());
     }
-    let policies: Vec<String> =
-        args.policies.iter().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let policies: Vec<String> = args
+        .policies
+        .iter()
+        .flat_map(|p| p.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
     let request = TokenCreateRequest {
         policies,
         meta,
@@ -90,7 +108,13 @@ pub(crate) async fn create(client: &Client, format: Format, args: TokenCreateArg
 }
 
 /// `coffer token lookup`.
-pub(crate) async fn lookup(client: &Client, format: Format, token: Option<String>, accessor: bool, field: Option<String>) -> anyhow::Result<Outcome> {
+pub(crate) async fn lookup(
+    client: &Client,
+    format: Format,
+    token: Option<String>,
+    accessor: bool,
+    field: Option<String>,
+) -> anyhow::Result<Outcome> {
     let envelope = match (token, accessor) {
         (Some(accessor_id), true) => client.token_lookup_accessor(&accessor_id).await?,
         (None, true) => anyhow::bail!("-accessor needs an accessor argument"),
@@ -102,7 +126,12 @@ pub(crate) async fn lookup(client: &Client, format: Format, token: Option<String
 }
 
 /// `coffer token renew`.
-pub(crate) async fn renew(client: &Client, format: Format, token: Option<String>, increment: Option<String>) -> anyhow::Result<Outcome> {
+pub(crate) async fn renew(
+    client: &Client,
+    format: Format,
+    token: Option<String>,
+    increment: Option<String>,
+) -> anyhow::Result<Outcome> {
     let envelope = match token {
         Some(token) => client.token_renew(&token, increment.as_deref()).await?,
         None => client.token_renew_self(increment.as_deref()).await?,
@@ -112,7 +141,13 @@ pub(crate) async fn renew(client: &Client, format: Format, token: Option<String>
 }
 
 /// `coffer token revoke`.
-pub(crate) async fn revoke(client: &Client, token: Option<String>, self_: bool, accessor: bool, mode: Option<String>) -> anyhow::Result<Outcome> {
+pub(crate) async fn revoke(
+    client: &Client,
+    token: Option<String>,
+    self_: bool,
+    accessor: bool,
+    mode: Option<String>,
+) -> anyhow::Result<Outcome> {
     match (token, self_, accessor, mode.as_deref()) {
         (None, true, false, None) => client.token_revoke_self().await?,
         (Some(id), false, true, None) => client.token_revoke_accessor(&id).await?,
@@ -129,7 +164,11 @@ pub(crate) async fn revoke(client: &Client, token: Option<String>, self_: bool, 
 }
 
 /// `coffer login TOKEN`: checks the token and stores it in the token file (mode 0600).
-pub(crate) async fn login(client: &Client, format: Format, args: LoginArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn login(
+    client: &Client,
+    format: Format,
+    args: LoginArgs,
+) -> anyhow::Result<Outcome> {
     let token = read_secret(args.token, "Token (will be hidden): ")?;
     let envelope = client.with_token(token.clone()).token_lookup_self().await?;
     let data = envelope.data.clone().unwrap_or_default();
@@ -149,7 +188,10 @@ pub(crate) async fn login(client: &Client, format: Format, args: LoginArgs) -> a
     let rows = vec![
         ("token".to_owned(), json!(token)),
         ("token_accessor".to_owned(), get("accessor")),
-        ("token_duration".to_owned(), json!(duration_text(get("ttl").as_u64().unwrap_or(0)))),
+        (
+            "token_duration".to_owned(),
+            json!(duration_text(get("ttl").as_u64().unwrap_or(0))),
+        ),
         ("token_renewable".to_owned(), get("renewable")),
         ("token_policies".to_owned(), get("policies")),
         ("identity_policies".to_owned(), json!([])),

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::{bao, stderr, stdout_json, BaoServer, TestServer};
+use crate::support::{BaoServer, TestServer, bao, stderr, stdout_json};
 
 /// One step of the flow: the command, its exit code and the facts that must match.
 #[derive(Debug, PartialEq)]
@@ -31,17 +31,42 @@ fn pick(value: &Value, paths: &[&str]) -> Value {
 fn run_flow(addr: &str, home: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut record = |command: &str, output: &std::process::Output, facts: Value| {
-        steps.push(Step { command: command.to_owned(), exit: output.status.code(), facts });
+        steps.push(Step {
+            command: command.to_owned(),
+            exit: output.status.code(),
+            facts,
+        });
     };
     let status_facts = ["initialized", "sealed", "t", "n", "progress", "type"];
 
     let out = bao(home, addr, None, &["status", "-format=json"]);
-    record("status (uninitialized)", &out, pick(&stdout_json(&out), &status_facts));
+    record(
+        "status (uninitialized)",
+        &out,
+        pick(&stdout_json(&out), &status_facts),
+    );
 
-    let out = bao(home, addr, None, &["operator", "init", "-key-shares=5", "-key-threshold=3", "-format=json"]);
+    let out = bao(
+        home,
+        addr,
+        None,
+        &[
+            "operator",
+            "init",
+            "-key-shares=5",
+            "-key-threshold=3",
+            "-format=json",
+        ],
+    );
     let init = stdout_json(&out);
-    let keys: Vec<String> =
-        init["unseal_keys_b64"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let keys: Vec<String> = init["unseal_keys_b64"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     let root = init["root_token"].as_str().unwrap_or_default().to_owned();
     record(
         "operator init",
@@ -57,29 +82,81 @@ fn run_flow(addr: &str, home: &Path) -> Vec<Step> {
     assert_eq!(keys.len(), 5, "init output: {init}");
 
     let out = bao(home, addr, None, &["status", "-format=json"]);
-    record("status (sealed)", &out, pick(&stdout_json(&out), &status_facts));
+    record(
+        "status (sealed)",
+        &out,
+        pick(&stdout_json(&out), &status_facts),
+    );
 
-    for (i, key) in [&keys[0], &keys[0], &keys[1], &keys[2]].into_iter().enumerate() {
-        let out = bao(home, addr, None, &["operator", "unseal", "-format=json", key]);
-        record(&format!("operator unseal #{i}"), &out, pick(&stdout_json(&out), &["sealed", "progress", "t", "n"]));
+    for (i, key) in [&keys[0], &keys[0], &keys[1], &keys[2]]
+        .into_iter()
+        .enumerate()
+    {
+        let out = bao(
+            home,
+            addr,
+            None,
+            &["operator", "unseal", "-format=json", key],
+        );
+        record(
+            &format!("operator unseal #{i}"),
+            &out,
+            pick(&stdout_json(&out), &["sealed", "progress", "t", "n"]),
+        );
     }
 
     let out = bao(home, addr, None, &["status", "-format=json"]);
-    record("status (unsealed)", &out, pick(&stdout_json(&out), &["initialized", "sealed", "t", "n", "ha_enabled"]));
+    record(
+        "status (unsealed)",
+        &out,
+        pick(
+            &stdout_json(&out),
+            &["initialized", "sealed", "t", "n", "ha_enabled"],
+        ),
+    );
 
     let root = Some(root.as_str());
-    let out = bao(home, addr, root, &["token", "create", "-ttl=1h", "-format=json"]);
+    let out = bao(
+        home,
+        addr,
+        root,
+        &["token", "create", "-ttl=1h", "-format=json"],
+    );
     let created = stdout_json(&out);
-    let token = created["auth"]["client_token"].as_str().unwrap_or_default().to_owned();
+    let token = created["auth"]["client_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     record(
         "token create -ttl=1h",
         &out,
-        pick(&created, &["auth.lease_duration", "auth.renewable", "auth.policies", "auth.token_policies", "auth.orphan", "auth.token_type", "auth.num_uses"]),
+        pick(
+            &created,
+            &[
+                "auth.lease_duration",
+                "auth.renewable",
+                "auth.policies",
+                "auth.token_policies",
+                "auth.orphan",
+                "auth.token_type",
+                "auth.num_uses",
+            ],
+        ),
     );
 
     let lookup_facts = [
-        "data.policies", "data.display_name", "data.path", "data.orphan", "data.renewable", "data.num_uses",
-        "data.creation_ttl", "data.explicit_max_ttl", "data.meta", "data.type", "data.entity_id", "data.expire_time",
+        "data.policies",
+        "data.display_name",
+        "data.path",
+        "data.orphan",
+        "data.renewable",
+        "data.num_uses",
+        "data.creation_ttl",
+        "data.explicit_max_ttl",
+        "data.meta",
+        "data.type",
+        "data.entity_id",
+        "data.expire_time",
     ];
     let out = bao(home, addr, root, &["token", "lookup", "-format=json"]);
     let self_lookup = stdout_json(&out);
@@ -88,7 +165,12 @@ fn run_flow(addr: &str, home: &Path) -> Vec<Step> {
     facts["ttl"] = self_lookup["data"]["ttl"].clone();
     record("token lookup (self, root)", &out, facts);
 
-    let out = bao(home, addr, root, &["token", "lookup", "-format=json", &token]);
+    let out = bao(
+        home,
+        addr,
+        root,
+        &["token", "lookup", "-format=json", &token],
+    );
     let lookup = stdout_json(&out);
     let mut facts = pick(&lookup, &lookup_facts[..11]);
     let ttl = lookup["data"]["ttl"].as_u64().unwrap_or(0);
@@ -101,16 +183,28 @@ fn run_flow(addr: &str, home: &Path) -> Vec<Step> {
     record("token revoke NEW", &out, json!({}));
 
     let out = bao(home, addr, root, &["token", "lookup", &token]);
-    record("token lookup NEW (revoked)", &out, json!({ "code_403": stderr(&out).contains("Code: 403") }));
+    record(
+        "token lookup NEW (revoked)",
+        &out,
+        json!({ "code_403": stderr(&out).contains("Code: 403") }),
+    );
 
     let out = bao(home, addr, root, &["operator", "seal"]);
     record("operator seal", &out, json!({}));
 
     let out = bao(home, addr, None, &["status", "-format=json"]);
-    record("status (sealed again)", &out, pick(&stdout_json(&out), &["sealed", "progress"]));
+    record(
+        "status (sealed again)",
+        &out,
+        pick(&stdout_json(&out), &["sealed", "progress"]),
+    );
 
     let out = bao(home, addr, root, &["token", "lookup"]);
-    record("token lookup (sealed)", &out, json!({ "code_503": stderr(&out).contains("Code: 503") }));
+    record(
+        "token lookup (sealed)",
+        &out,
+        json!({ "code_503": stderr(&out).contains("Code: 503") }),
+    );
     steps
 }
 

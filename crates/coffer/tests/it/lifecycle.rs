@@ -3,10 +3,13 @@
 
 use coffer_api::TokenCreateRequest;
 
-use crate::support::{sqlite_config, TestServer};
+use crate::support::{TestServer, sqlite_config};
 
 fn create_request(ttl: &str) -> TokenCreateRequest {
-    TokenCreateRequest { ttl: Some(ttl.into()), ..TokenCreateRequest::default() }
+    TokenCreateRequest {
+        ttl: Some(ttl.into()),
+        ..TokenCreateRequest::default()
+    }
 }
 
 #[tokio::test]
@@ -24,10 +27,17 @@ async fn issue_2_init_unseal_token_survives_kill_9() {
     let init = client.init(5, 3).await.expect("init");
     assert_eq!(init.keys.len(), 5);
     assert_eq!(init.keys_base64.len(), 5);
-    assert!(init.keys.iter().all(|k| k.len() == 66), "33-byte shares in hex: {:?}", init.keys.iter().map(String::len).collect::<Vec<_>>());
+    assert!(
+        init.keys.iter().all(|k| k.len() == 66),
+        "33-byte shares in hex: {:?}",
+        init.keys.iter().map(String::len).collect::<Vec<_>>()
+    );
     let second = client.init(5, 3).await.expect_err("second init");
     assert_eq!(second.status(), Some(400));
-    assert!(second.to_string().contains("already initialized"), "{second}");
+    assert!(
+        second.to_string().contains("already initialized"),
+        "{second}"
+    );
 
     // Sealed after init: everything but the status endpoints is 503.
     let root = client.with_token(init.root_token.clone());
@@ -39,9 +49,15 @@ async fn issue_2_init_unseal_token_survives_kill_9() {
 
     // Unseal with progress, one nonce per attempt, duplicates not counted.
     let first = client.unseal(&init.keys_base64[0]).await.expect("unseal 1");
-    assert_eq!((first.sealed, first.progress, first.t, first.n), (true, 1, 3, 5));
+    assert_eq!(
+        (first.sealed, first.progress, first.t, first.n),
+        (true, 1, 3, 5)
+    );
     assert!(!first.nonce.is_empty());
-    let dup = client.unseal(&init.keys_base64[0]).await.expect("duplicate share");
+    let dup = client
+        .unseal(&init.keys_base64[0])
+        .await
+        .expect("duplicate share");
     assert_eq!(dup.progress, 1, "a duplicate share does not count");
     assert_eq!(dup.nonce, first.nonce);
     let reset = client.unseal_reset().await.expect("reset");
@@ -49,11 +65,17 @@ async fn issue_2_init_unseal_token_survives_kill_9() {
     client.unseal(&init.keys[1]).await.expect("hex share");
     client.unseal(&init.keys_base64[2]).await.expect("unseal 2");
     let done = client.unseal(&init.keys_base64[3]).await.expect("unseal 3");
-    assert_eq!((done.sealed, done.progress, done.nonce.as_str()), (false, 0, ""));
+    assert_eq!(
+        (done.sealed, done.progress, done.nonce.as_str()),
+        (false, 0, "")
+    );
     let (code, _) = client.health().await.expect("health");
     assert_eq!(code, 200);
 
-    let created = root.token_create(&create_request("1h"), false).await.expect("token create");
+    let created = root
+        .token_create(&create_request("1h"), false)
+        .await
+        .expect("token create");
     let auth = created.auth.expect("auth block");
     assert_eq!(auth.lease_duration, 3600);
     assert_eq!(auth.policies, vec!["root".to_owned()]);
@@ -64,12 +86,19 @@ async fn issue_2_init_unseal_token_survives_kill_9() {
     server.kill9();
     let server = TestServer::with_config(dir.path(), &sqlite_config(dir.path()));
     let client = server.client();
-    let status = client.seal_status().await.expect("seal-status after restart");
+    let status = client
+        .seal_status()
+        .await
+        .expect("seal-status after restart");
     assert!(status.initialized && status.sealed);
     for key in &init.keys_base64[..3] {
         client.unseal(key).await.expect("unseal after restart");
     }
-    let lookup = client.with_token(auth.client_token.clone()).token_lookup_self().await.expect("token survives kill -9");
+    let lookup = client
+        .with_token(auth.client_token.clone())
+        .token_lookup_self()
+        .await
+        .expect("token survives kill -9");
     let data = lookup.data.expect("data");
     assert_eq!(data["accessor"], serde_json::json!(auth.accessor));
     let ttl = data["ttl"].as_u64().expect("ttl");
@@ -78,7 +107,11 @@ async fn issue_2_init_unseal_token_survives_kill_9() {
     // Revoke, seal.
     let root = client.with_token(init.root_token.clone());
     root.token_revoke(&auth.client_token).await.expect("revoke");
-    let gone = client.with_token(auth.client_token.clone()).token_lookup_self().await.expect_err("revoked");
+    let gone = client
+        .with_token(auth.client_token.clone())
+        .token_lookup_self()
+        .await
+        .expect_err("revoked");
     assert_eq!(gone.status(), Some(403));
     root.seal().await.expect("seal");
     assert!(client.seal_status().await.expect("status").sealed);
@@ -94,13 +127,39 @@ async fn issue_2_wrong_unseal_share_keeps_the_server_sealed() {
     let init_b = b.client().init(3, 2).await.expect("init b");
 
     let client = a.client();
-    client.unseal(&init_a.keys_base64[0]).await.expect("good share");
-    let wrong = client.unseal(&init_b.keys_base64[0]).await.expect_err("share of another server");
+    client
+        .unseal(&init_a.keys_base64[0])
+        .await
+        .expect("good share");
+    let wrong = client
+        .unseal(&init_b.keys_base64[1])
+        .await
+        .expect_err("share of another server");
     assert_eq!(wrong.status(), Some(400));
-    assert!(wrong.to_string().contains("unseal keys do not match"), "{wrong}");
+    assert!(
+        wrong.to_string().contains("unseal keys do not match"),
+        "{wrong}"
+    );
     let status = client.seal_status().await.expect("status");
     assert!(status.sealed);
     assert_eq!(status.progress, 0, "a failed attempt resets progress");
+
+    // A share of another server with the same index cannot even be combined.
+    client
+        .unseal(&init_a.keys_base64[0])
+        .await
+        .expect("good share");
+    let clash = client
+        .unseal(&init_b.keys_base64[0])
+        .await
+        .expect_err("same index, other server");
+    assert_eq!(clash.status(), Some(400));
+    assert!(clash.to_string().contains("* invalid key: "), "{clash}");
+    assert!(
+        !clash.to_string().contains("invalid key: invalid key"),
+        "{clash}"
+    );
+    assert!(client.seal_status().await.expect("status").sealed);
 
     let garbage = client.unseal("not-a-key").await.expect_err("garbage share");
     assert_eq!(garbage.status(), Some(400));
@@ -108,8 +167,14 @@ async fn issue_2_wrong_unseal_share_keeps_the_server_sealed() {
     let short = client.unseal("AAAA").await.expect_err("short share");
     assert_eq!(short.status(), Some(400));
 
-    client.unseal(&init_a.keys_base64[0]).await.expect("retry 1");
-    let status = client.unseal(&init_a.keys_base64[2]).await.expect("retry 2");
+    client
+        .unseal(&init_a.keys_base64[0])
+        .await
+        .expect("retry 1");
+    let status = client
+        .unseal(&init_a.keys_base64[2])
+        .await
+        .expect("retry 2");
     assert!(!status.sealed);
 }
 
@@ -121,19 +186,39 @@ async fn issue_2_tampered_storage_is_a_clear_error_naming_the_path() {
     let root = server.client().with_token(init.root_token.clone());
     let mut victims = Vec::new();
     for _ in 0..2 {
-        let created = root.token_create(&create_request("1h"), false).await.expect("token create");
-        victims.push(server.client().with_token(created.auth.expect("auth").client_token));
+        let created = root
+            .token_create(&create_request("1h"), false)
+            .await
+            .expect("token create");
+        victims.push(
+            server
+                .client()
+                .with_token(created.auth.expect("auth").client_token),
+        );
     }
 
     // Behind the server's back: truncate the first token record, flip one byte of the others.
     let db = rusqlite::Connection::open(dir.path().join("coffer.db")).expect("open db");
     let keys: Vec<String> = {
-        let mut stmt = db.prepare("SELECT key FROM coffer_kv WHERE key LIKE 'sys/token/id/%' ORDER BY key").expect("prepare");
-        stmt.query_map([], |row| row.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
+        let mut stmt = db
+            .prepare("SELECT key FROM coffer_kv WHERE key LIKE 'sys/token/id/%' ORDER BY key")
+            .expect("prepare");
+        stmt.query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
     };
-    assert_eq!(keys.len(), 3, "root and two child tokens are stored: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "root and two child tokens are stored: {keys:?}"
+    );
     for (i, key) in keys.iter().enumerate() {
-        let value: Vec<u8> = db.query_row("SELECT value FROM coffer_kv WHERE key = ?1", [key], |r| r.get(0)).expect("value");
+        let value: Vec<u8> = db
+            .query_row("SELECT value FROM coffer_kv WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .expect("value");
         let tampered = if i == 0 {
             value[..5].to_vec()
         } else {
@@ -142,21 +227,38 @@ async fn issue_2_tampered_storage_is_a_clear_error_naming_the_path() {
             flipped[last] ^= 0x01;
             flipped
         };
-        db.execute("UPDATE coffer_kv SET value = ?1 WHERE key = ?2", rusqlite::params![tampered, key]).expect("update");
+        db.execute(
+            "UPDATE coffer_kv SET value = ?1 WHERE key = ?2",
+            rusqlite::params![tampered, key],
+        )
+        .expect("update");
     }
     drop(db);
 
     for victim in &victims {
-        let error = victim.token_lookup_self().await.expect_err("tampered record");
+        let error = victim
+            .token_lookup_self()
+            .await
+            .expect_err("tampered record");
         assert_eq!(error.status(), Some(500), "{error}");
         let message = error.to_string();
-        assert!(message.contains("sys/token/id/"), "the error names the path: {message}");
+        assert!(
+            message.contains("sys/token/id/"),
+            "the error names the path: {message}"
+        );
         assert!(message.contains("corrupt"), "{message}");
     }
     // The server is still alive and answers.
-    let (code, _) = server.client().health().await.expect("health after tampering");
+    let (code, _) = server
+        .client()
+        .health()
+        .await
+        .expect("health after tampering");
     assert_eq!(code, 200);
-    assert!(server.logs().contains("corrupt"), "the server log says what happened");
+    assert!(
+        server.logs().contains("corrupt"),
+        "the server log says what happened"
+    );
 }
 
 /// Initializes with one share and unseals.

@@ -10,21 +10,27 @@ use std::time::Duration;
 use coffer_client::{Client, ClientConfig};
 
 /// The `coffer` binary under test.
-pub fn coffer_bin() -> &'static str {
+pub(crate) fn coffer_bin() -> &'static str {
     env!("CARGO_BIN_EXE_coffer")
 }
 
 /// The real `bao` binary, installed by `scripts/setup-test-env`.
-pub fn bao_bin() -> PathBuf {
-    let path = std::env::var_os("COFFER_BAO").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/compat/venv/bin/bao")
-    });
-    assert!(path.exists(), "the bao binary is missing at {}: run scripts/setup-test-env", path.display());
+pub(crate) fn bao_bin() -> PathBuf {
+    let path = std::env::var_os("COFFER_BAO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/compat/venv/bin/bao")
+        });
+    assert!(
+        path.exists(),
+        "the bao binary is missing at {}: run scripts/setup-test-env",
+        path.display()
+    );
     path
 }
 
 /// A running `coffer server`.
-pub struct TestServer {
+pub(crate) struct TestServer {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`.
     pub addr: String,
@@ -41,33 +47,36 @@ struct Banner {
 }
 
 impl TestServer {
-    /// A dev server (in memory, unsealed) with a random root token.
-    pub fn dev(dir: &Path) -> TestServer {
-        Self::spawn(dir, &["server", "-dev", "-dev-listen-address=127.0.0.1:0"], "http")
-    }
-
     /// A server from a config file written into `dir`.
-    pub fn with_config(dir: &Path, config: &str) -> TestServer {
+    pub(crate) fn with_config(dir: &Path, config: &str) -> TestServer {
         let path = dir.join("coffer.hcl");
         std::fs::write(&path, config).expect("write config");
         let arg = format!("-config={}", path.display());
-        let scheme = if config.contains("tls_cert_file") { "https" } else { "http" };
+        let scheme = if config.contains("tls_cert_file") {
+            "https"
+        } else {
+            "http"
+        };
         Self::spawn(dir, &["server", &arg], scheme)
     }
 
     /// A server started with these exact arguments (plain HTTP).
-    pub fn spawn_args(dir: &Path, args: &[&str]) -> TestServer {
+    pub(crate) fn spawn_args(dir: &Path, args: &[&str]) -> TestServer {
         Self::spawn(dir, args, "http")
     }
 
     /// A non-dev server on SQLite at `dir/coffer.db`, listening on a free port.
-    pub fn sqlite(dir: &Path) -> TestServer {
+    pub(crate) fn sqlite(dir: &Path) -> TestServer {
         Self::with_config(dir, &sqlite_config(dir))
     }
 
     fn spawn(dir: &Path, args: &[&str], scheme: &str) -> TestServer {
         let log = dir.join(format!("server-{}.log", std::process::id()));
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("open log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log");
         let mut child = Command::new(coffer_bin())
             .args(args)
             .env_remove("COFFER_ADDR")
@@ -92,7 +101,10 @@ impl TestServer {
                 }
                 if line.contains("Coffer server started") && !sent {
                     sent = true;
-                    let _ = tx.send(listen.clone().map(|listen| Banner { listen, root_token: root_token.clone() }));
+                    let _ = tx.send(listen.clone().map(|listen| Banner {
+                        listen,
+                        root_token: root_token.clone(),
+                    }));
                 }
             }
             if !sent {
@@ -105,7 +117,10 @@ impl TestServer {
                 let _ = child.kill();
                 let _ = child.wait();
                 let logs = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("coffer server did not start ({}): {logs}", if other.is_err() { "timeout" } else { "exited" });
+                panic!(
+                    "coffer server did not start ({}): {logs}",
+                    if other.is_err() { "timeout" } else { "exited" }
+                );
             }
         };
         TestServer {
@@ -117,22 +132,21 @@ impl TestServer {
     }
 
     /// A client with no token.
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(ClientConfig::new(self.addr.clone())).expect("client")
     }
 
     /// A client with the dev root token.
-    pub fn root_client(&self) -> Client {
-        self.client().with_token(self.root_token.clone().expect("dev server has a root token"))
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).expect("running")
+    pub(crate) fn root_client(&self) -> Client {
+        self.client().with_token(
+            self.root_token
+                .clone()
+                .expect("dev server has a root token"),
+        )
     }
 
     /// `kill -9`: no chance to flush anything.
-    pub fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL");
             let _ = child.wait();
@@ -140,15 +154,18 @@ impl TestServer {
     }
 
     /// SIGTERM, then waits for the process to exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub(crate) fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
         assert!(status.success());
         wait_timeout(&mut child, Duration::from_secs(60)).expect("server exits after SIGTERM")
     }
 
     /// The server's log so far.
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -176,11 +193,34 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Runs a command that is expected to exit by itself, killing it after a minute.
+pub(crate) fn run_to_exit(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let status = wait_timeout(&mut child, Duration::from_secs(60));
+    let output = child.wait_with_output().expect("collect output");
+    assert!(
+        status.is_some(),
+        "the command did not exit: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    output
+}
+
 /// A config for a non-dev server on SQLite in `dir`.
-pub fn sqlite_config(dir: &Path) -> String {
+pub(crate) fn sqlite_config(dir: &Path) -> String {
     format!(
-        r#"storage "sqlite" {{ path = "{}" }}
-listener "tcp" {{ address = "127.0.0.1:0" tls_disable = true }}
+        r#"storage "sqlite" {{
+  path = "{}"
+}}
+listener "tcp" {{
+  address     = "127.0.0.1:0"
+  tls_disable = true
+}}
 log_level = "debug"
 "#,
         dir.join("coffer.db").display()
@@ -188,24 +228,40 @@ log_level = "debug"
 }
 
 /// A free TCP port on 127.0.0.1 (for peers that cannot report a port-0 bind).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Runs the `coffer` CLI with a clean environment pointing at `addr`, `HOME` at `home`.
-pub fn coffer_cli(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
+pub(crate) fn coffer_cli(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(coffer_bin());
-    command.args(args).env_clear().env("HOME", home).env("COFFER_ADDR", addr).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("COFFER_ADDR", addr)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     if let Some(token) = token {
         command.env("COFFER_TOKEN", token);
     }
-    command.stdin(Stdio::null()).output().expect("run coffer CLI")
+    command
+        .stdin(Stdio::null())
+        .output()
+        .expect("run coffer CLI")
 }
 
 /// Runs the `bao` CLI against `addr` with `token`.
-pub fn bao(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
+pub(crate) fn bao(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(bao_bin());
-    command.args(args).env_clear().env("HOME", home).env("BAO_ADDR", addr).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("BAO_ADDR", addr)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     if let Some(token) = token {
         command.env("BAO_TOKEN", token);
     }
@@ -213,23 +269,28 @@ pub fn bao(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Outpu
 }
 
 /// stdout as text.
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// stderr as text.
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// stdout parsed as JSON, with a helpful panic.
-pub fn stdout_json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): stdout={} stderr={}", stdout(output), stderr(output)))
+pub(crate) fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): stdout={} stderr={}",
+            stdout(output),
+            stderr(output)
+        )
+    })
 }
 
 /// A real OpenBao server (non-dev, in-memory storage) as a peer.
-pub struct BaoServer {
+pub(crate) struct BaoServer {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub addr: String,
@@ -237,7 +298,7 @@ pub struct BaoServer {
 
 impl BaoServer {
     /// Starts `bao server` with in-memory storage on a free port and waits until it answers.
-    pub fn start(dir: &Path) -> BaoServer {
+    pub(crate) fn start(dir: &Path) -> BaoServer {
         let port = free_port();
         let config = dir.join("bao.hcl");
         std::fs::write(
@@ -255,7 +316,10 @@ impl BaoServer {
         let addr = format!("http://127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "bao server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bao server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         BaoServer { child, addr }
