@@ -139,7 +139,7 @@ mod tests {
 
     fn check(input: &str, expect: Result<u64, &str>) {
         let got = Ttl::parse(input).map(Ttl::as_secs).map_err(|e| e.reason);
-        assert_eq!(got, expect.map_err(|r| r), "input {input:?}");
+        assert_eq!(got, expect, "input {input:?}");
     }
 
     #[test]
