@@ -6,3 +6,4 @@ mod cli;
 mod lifecycle;
 mod server;
 mod support;
+mod tidy;
