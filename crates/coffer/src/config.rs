@@ -62,6 +62,8 @@ pub(crate) struct ServerConfig {
     pub(crate) api_addr: Option<String>,
     /// Log level filter (`trace`, `debug`, `info`, `warn`, `error`).
     pub(crate) log_level: String,
+    /// `standard` (human-readable) or `json` (one JSON object per line).
+    pub(crate) log_format: String,
     /// Unattended unseal.
     pub(crate) auto_unseal: Option<AutoUnsealSource>,
 }
@@ -81,6 +83,9 @@ impl ServerConfig {
     pub(crate) fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(level) = var("COFFER_LOG_LEVEL") {
             self.log_level = level;
+        }
+        if let Some(format) = var("COFFER_LOG_FORMAT") {
+            self.log_format = format;
         }
         if let Some(addr) = var("COFFER_API_ADDR") {
             self.api_addr = Some(addr);
@@ -110,6 +115,7 @@ impl ServerConfig {
             self.auto_unseal = Some(AutoUnsealSource::File(PathBuf::from(file)));
         }
         validate_log_level(&self.log_level)?;
+        validate_log_format(&self.log_format)?;
         Ok(())
     }
 }
@@ -118,6 +124,13 @@ fn validate_log_level(level: &str) -> anyhow::Result<()> {
     match level {
         "trace" | "debug" | "info" | "warn" | "error" => Ok(()),
         other => bail!("log_level {other:?} is not one of trace, debug, info, warn, error"),
+    }
+}
+
+fn validate_log_format(format: &str) -> anyhow::Result<()> {
+    match format {
+        "standard" | "json" => Ok(()),
+        other => bail!("log_format {other:?} is not one of standard, json"),
     }
 }
 
@@ -182,10 +195,12 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
     let mut auto_unseal = None;
     let mut api_addr = None;
     let mut log_level = "info".to_owned();
+    let mut log_format = "standard".to_owned();
     for attr in body.attributes() {
         match attr.key() {
             "api_addr" => api_addr = Some(string(attr.expr(), "api_addr")?),
             "log_level" => log_level = string(attr.expr(), "log_level")?.to_lowercase(),
+            "log_format" => log_format = string(attr.expr(), "log_format")?.to_lowercase(),
             // Accepted for compatibility with Vault configs; Coffer does not need them.
             "disable_mlock" | "ui" | "cluster_addr" | "cluster_name" | "default_lease_ttl"
             | "max_lease_ttl" => {}
@@ -223,11 +238,13 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
         tls: None,
     });
     validate_log_level(&log_level)?;
+    validate_log_format(&log_format)?;
     Ok(ServerConfig {
         storage,
         listener,
         api_addr,
         log_level,
+        log_format,
         auto_unseal,
     })
 }
@@ -426,6 +443,10 @@ mod tests {
         check(
             "storage \"inmem\" {}\nseal \"awskms\" {}",
             Err("seal type \"awskms\""),
+        );
+        check(
+            "storage \"inmem\" {}\nlog_format = \"xml\"",
+            Err("log_format \"xml\""),
         );
         check(
             "storage \"inmem\" {}\nwat = 1",

@@ -130,12 +130,13 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             },
             api_addr: None,
             log_level: "info".into(),
+            log_format: "standard".into(),
             auto_unseal: None,
         };
         config.apply_env(|name| {
             std::env::var(name)
                 .ok()
-                .filter(|_| name == "COFFER_LOG_LEVEL")
+                .filter(|_| name == "COFFER_LOG_LEVEL" || name == "COFFER_LOG_FORMAT")
         })?;
         (
             config,
@@ -154,20 +155,26 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .log_level
         .clone()
         .unwrap_or_else(|| config.log_level.clone());
-    init_logging(&level);
+    init_logging(&level, &config.log_format);
     let result = server::run(config, dev).await;
     drop(temp_dir);
     result
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{level},hyper=warn,h2=warn,rustls=warn,tokio_postgres=warn"
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }

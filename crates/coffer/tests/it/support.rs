@@ -222,6 +222,7 @@ listener "tcp" {{
   tls_disable = true
 }}
 log_level = "debug"
+log_format = "json"
 "#,
         dir.join("coffer.db").display()
     )

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -30,10 +32,17 @@ fn workspace_files() -> Vec<PathBuf> {
 fn every_rust_file_starts_with_a_module_doc() {
     let missing: Vec<String> = workspace_files()
         .into_iter()
-        .filter(|path| !std::fs::read_to_string(path).unwrap_or_default().starts_with("//!"))
+        .filter(|path| {
+            !std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .starts_with("//!")
+        })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! paragraph: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! paragraph: {missing:#?}"
+    );
 }
 
 #[test]
@@ -50,5 +59,8 @@ fn no_stubs_or_ignored_tests() {
             }
         }
     }
-    assert!(offenders.is_empty(), "stubs or ignored tests: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "stubs or ignored tests: {offenders:#?}"
+    );
 }
