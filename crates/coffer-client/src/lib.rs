@@ -174,6 +174,29 @@ impl Client {
     /// become [`Error::Api`] except 404, which is returned as a reply so callers can tell
     /// "missing" from "failed".
     pub async fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> Result<RawReply> {
+        self.send(method, path, body, None).await
+    }
+
+    /// `PATCH /v1/<path>` with `Content-Type: application/merge-patch+json` (RFC 7386), as KV v2
+    /// data and metadata patches require. Replies like [`Client::raw`]: a 404 without errors
+    /// (a missing key) comes back as a reply.
+    pub async fn merge_patch(&self, path: &str, body: &Value) -> Result<RawReply> {
+        self.send(
+            "PATCH",
+            path,
+            Some(body),
+            Some("application/merge-patch+json"),
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        content_type: Option<&str>,
+    ) -> Result<RawReply> {
         let url = format!("{}/v1/{}", self.base, path.trim_start_matches('/'));
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| Error::Config(format!("bad method {method}")))?;
@@ -183,6 +206,10 @@ impl Client {
             .header("X-Vault-Request", "true");
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token);
+        }
+        if let Some(content_type) = content_type {
+            // Set before `json`, which only adds `application/json` when no type is present.
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
         if let Some(body) = body {
             request = request.json(body);

@@ -222,7 +222,9 @@ async fn create(
                     }
                 })
                 .collect();
-            format!("token-{cleaned}")
+            // Vault trims one trailing hyphen after sanitizing ("agent!" → "token-agent").
+            let full = format!("token-{cleaned}");
+            full.strip_suffix('-').unwrap_or(&full).to_owned()
         }
         None => "token".to_owned(),
     };

@@ -23,9 +23,18 @@ pub enum Error {
     /// An unseal share that cannot be parsed.
     #[error("invalid key: {0}")]
     InvalidUnsealKey(String),
-    /// No token, an unknown, expired or revoked token, or a token lacking the capability.
+    /// No token, or an unknown, expired or revoked token.
     #[error("permission denied")]
     PermissionDenied,
+    /// A valid token whose policies do not grant the operation (or `sudo`) on the path. Vault
+    /// words this one as a Go multierror; clients match on the "permission denied" substring.
+    #[error("1 error occurred:\n\t* permission denied\n\n")]
+    PolicyDenied,
+    /// The CLI's preflight (`sys/internal/ui/mounts/<path>`) found no mount the caller may use.
+    #[error(
+        "preflight capability check returned 403, please ensure client's policies grant access to path \"{path}\""
+    )]
+    PreflightDenied { path: String },
     /// A token lookup of a token that does not exist.
     #[error("bad token")]
     BadToken,

@@ -5,7 +5,9 @@
 
 mod auth_token;
 pub mod clock;
+pub mod engine;
 mod error;
+mod mount;
 mod node;
 mod params;
 mod pipeline;
@@ -13,14 +15,18 @@ mod policy_store;
 pub mod request;
 pub mod seal;
 mod sys;
+mod sys_mounts;
 pub mod token;
 pub mod ttl;
+mod wrapping;
 
 pub use coffer_barrier::Error as BarrierError;
 pub use error::{Error, Result};
+pub use mount::EngineRegistry;
 pub use node::{Core, CoreConfig, DevInit, HealthStatus};
 pub use request::{
     AuthResponse, ClientToken, LogicalPath, Operation, Reply, Request, RequestId, Response,
+    WrapInfo,
 };
 pub use seal::{AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus};
 

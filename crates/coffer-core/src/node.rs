@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
+use crate::mount::{EngineRegistry, MountRequest, MountTable};
 use crate::policy_store::PolicyStore;
 use crate::request::ClientToken;
 use crate::seal::{
@@ -20,6 +21,7 @@ use crate::seal::{
 };
 use crate::token::{TokenRequest, TokenStore};
 use crate::ttl::Ttl;
+use crate::wrapping::Revocations;
 use crate::{Error, Result};
 
 const CLUSTER_PATH: &str = "core/cluster";
@@ -32,6 +34,8 @@ pub struct CoreConfig {
     pub clock: Arc<dyn Clock>,
     /// The unattended-unseal key, if configured.
     pub auto_unseal: Option<AutoUnsealKey>,
+    /// The secrets engines this node can mount.
+    pub engines: EngineRegistry,
 }
 
 /// What `sys/health` reports.
@@ -59,6 +63,8 @@ pub struct DevInit {
 
 /// What exists only while unsealed.
 pub(crate) struct Unsealed {
+    pub(crate) mounts: Arc<MountTable>,
+    pub(crate) wrapping: coffer_barrier::View,
     pub(crate) tokens: TokenStore,
     pub(crate) policies: PolicyStore,
     pub(crate) cluster: ClusterInfo,
@@ -81,6 +87,7 @@ pub struct Core {
     barrier: Arc<Barrier>,
     clock: Arc<dyn Clock>,
     auto_unseal: Option<AutoUnsealKey>,
+    engines: EngineRegistry,
     lifecycle: Mutex<Lifecycle>,
     state: RwLock<Option<Arc<Unsealed>>>,
 }
@@ -104,6 +111,7 @@ impl Core {
             barrier,
             clock: config.clock,
             auto_unseal: config.auto_unseal,
+            engines: config.engines,
             lifecycle: Mutex::new(Lifecycle::default()),
             state: RwLock::new(None),
         });
@@ -186,8 +194,17 @@ impl Core {
                 ClusterInfo { name, id }
             }
         };
-        let tokens = TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone()).await?;
+        let mounts = MountTable::load(self.barrier.clone(), self.engines.clone()).await?;
+        let wrapping = self.barrier.view("sys/wrapping/");
+        let hook = Arc::new(Revocations {
+            wrapping: wrapping.clone(),
+            mounts: mounts.clone(),
+        });
+        let tokens =
+            TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone(), hook).await?;
         let state = Arc::new(Unsealed {
+            mounts,
+            wrapping,
             tokens,
             policies: PolicyStore::new()?,
             cluster,
@@ -316,6 +333,23 @@ impl Core {
         let unseal_key = shares
             .pop()
             .ok_or_else(|| Error::invalid("dev init produced no unseal key"))?;
+        // Like Vault's dev mode: `secret/` is a KV version 2 mount.
+        let state = self.unsealed()?;
+        if state.mounts.find_exact("secret/").is_none() {
+            let mut options = std::collections::BTreeMap::new();
+            options.insert("version".to_owned(), "2".to_owned());
+            let request = MountRequest {
+                path: "secret/".into(),
+                kind: "kv".into(),
+                description: "key/value secret storage".into(),
+                options,
+                default_lease_ttl: 0,
+                max_lease_ttl: 0,
+                local: false,
+                seal_wrap: false,
+            };
+            state.mounts.mount(request, false).await?;
+        }
         Ok(DevInit {
             unseal_key,
             root_token,

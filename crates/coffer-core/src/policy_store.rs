@@ -7,11 +7,13 @@ use std::sync::Mutex;
 
 use coffer_policy::{Acl, Policy};
 
+use crate::wrapping::{WRAPPING_POLICY, WRAPPING_POLICY_HCL};
 use crate::{Error, Result};
 
 /// Policies and the ACL cache of one unsealed core.
 pub(crate) struct PolicyStore {
     default_policy: Policy,
+    wrapping_policy: Policy,
     cache: Mutex<HashMap<Vec<String>, Acl>>,
 }
 
@@ -26,8 +28,11 @@ impl PolicyStore {
     pub(crate) fn new() -> Result<PolicyStore> {
         let default_policy = Policy::parse("default", coffer_policy::DEFAULT_POLICY_HCL)
             .map_err(|e| Error::invalid(format!("built-in default policy: {e}")))?;
+        let wrapping_policy = Policy::parse(WRAPPING_POLICY, WRAPPING_POLICY_HCL)
+            .map_err(|e| Error::invalid(format!("built-in response-wrapping policy: {e}")))?;
         Ok(PolicyStore {
             default_policy,
+            wrapping_policy,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -46,8 +51,11 @@ impl PolicyStore {
         }
         let policies: Vec<Policy> = key
             .iter()
-            .filter(|n| n.as_str() == "default")
-            .map(|_| self.default_policy.clone())
+            .filter_map(|name| match name.as_str() {
+                "default" => Some(self.default_policy.clone()),
+                WRAPPING_POLICY => Some(self.wrapping_policy.clone()),
+                _ => None,
+            })
             .collect();
         let acl = Acl::new(&policies);
         cache.insert(key, acl.clone());

@@ -162,6 +162,8 @@ pub struct Request {
     pub token: Option<ClientToken>,
     /// The caller's address.
     pub remote_addr: Option<SocketAddr>,
+    /// `X-Vault-Wrap-TTL`: wrap the reply in a single-use token living this long.
+    pub wrap_ttl: Option<crate::ttl::Ttl>,
 }
 
 impl Request {
@@ -174,6 +176,7 @@ impl Request {
             data: Map::new(),
             token: None,
             remote_addr: None,
+            wrap_ttl: None,
         }
     }
 
@@ -224,6 +227,27 @@ pub struct Response {
     pub auth: Option<AuthResponse>,
     /// Warnings for the caller.
     pub warnings: Vec<String>,
+    /// A lease duration hint in seconds without a lease (KV v1's `ttl`); 0 when none.
+    pub lease_duration: u64,
+    /// Set when the reply was wrapped: the wrapping token stands in for the payload.
+    pub wrap_info: Option<WrapInfo>,
+}
+
+/// The `wrap_info` of a wrapped reply.
+#[derive(Debug, Clone)]
+pub struct WrapInfo {
+    /// The single-use wrapping token (secret).
+    pub token: ClientToken,
+    /// Its accessor.
+    pub accessor: Accessor,
+    /// Lifetime in seconds.
+    pub ttl: u64,
+    /// When it was created.
+    pub creation_time: std::time::SystemTime,
+    /// The request path whose reply it wraps.
+    pub creation_path: String,
+    /// The accessor of the token inside, when the wrapped reply issued one.
+    pub wrapped_accessor: Option<Accessor>,
 }
 
 impl Response {
@@ -245,6 +269,11 @@ pub enum Reply {
     NoContent,
     /// Nothing there (404 `{"errors":[]}`).
     NotFound,
+    /// Nothing there, but with an envelope body, as Vault answers for deleted KV versions and
+    /// for v1-style paths on a KV v2 mount (404 with `data` and/or `warnings`).
+    NotFoundWithBody(Box<Response>),
+    /// Nothing there, with no body at all (404, as Vault answers a PATCH of a missing KV key).
+    NotFoundEmpty,
 }
 
 impl Reply {

@@ -37,6 +37,12 @@ pub(crate) async fn handle(
     request: &Request,
     rest: &str,
 ) -> Result<Reply> {
+    if let Some(reply) = crate::sys_mounts::handle(state, caller, request, rest).await {
+        return reply;
+    }
+    if let Some(wrapping) = rest.strip_prefix("wrapping/") {
+        return crate::wrapping::handle(state, core.clock().now(), caller, request, wrapping).await;
+    }
     let op = request.operation;
     let write = matches!(op, Operation::Update | Operation::Create);
     match rest {

@@ -81,6 +81,10 @@ pub struct TokenEntry {
 }
 
 impl TokenEntry {
+    /// A stable, non-secret identifier of the token (its salted hash), for data private to it.
+    pub fn scope(&self) -> &str {
+        self.hash.as_str()
+    }
     /// The accessor.
     pub fn accessor(&self) -> &Accessor {
         &self.accessor
@@ -271,11 +275,20 @@ impl TokenEntry {
     }
 }
 
+/// Told about every revoked token before its record is deleted, so data private to the token
+/// (cubbyhole) goes with it.
+#[async_trait::async_trait]
+pub(crate) trait RevocationHook: Send + Sync {
+    /// The token with this scope (its salted hash) is being revoked.
+    async fn token_revoked(&self, token_scope: &str) -> Result<()>;
+}
+
 /// The token store of one unsealed core.
 pub struct TokenStore {
     view: View,
     salt: hmac::Key,
     clock: Arc<dyn Clock>,
+    hook: Arc<dyn RevocationHook>,
     cache: Mutex<HashMap<TokenHash, Arc<TokenEntry>>>,
 }
 
@@ -314,7 +327,11 @@ fn expiry_key(expire: SystemTime, hash: &TokenHash) -> String {
 
 impl TokenStore {
     /// Opens the store in `view`, creating its salt on first use.
-    pub async fn open(view: View, clock: Arc<dyn Clock>) -> Result<TokenStore> {
+    pub(crate) async fn open(
+        view: View,
+        clock: Arc<dyn Clock>,
+        hook: Arc<dyn RevocationHook>,
+    ) -> Result<TokenStore> {
         let salt = match view.get("salt").await.map_err(Error::from_barrier)? {
             Some(bytes) if bytes.len() == 32 => bytes,
             Some(_) => {
@@ -335,6 +352,7 @@ impl TokenStore {
             view,
             salt: hmac::Key::new(hmac::HMAC_SHA256, &salt),
             clock,
+            hook,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -690,6 +708,7 @@ impl TokenStore {
         let Some((entry, _)) = self.load(hash).await? else {
             return Ok(());
         };
+        self.hook.token_revoked(hash.as_str()).await?;
         let mut ops = vec![
             BarrierOp::Delete {
                 path: format!("id/{}", hash.0),

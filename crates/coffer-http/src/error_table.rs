@@ -18,7 +18,10 @@ pub fn status_for(error: &Error) -> StatusCode {
         | Error::InvalidUnsealKey(_)
         | Error::InvalidRequest(_)
         | Error::DurationOutOfRange(_) => StatusCode::BAD_REQUEST,
-        Error::PermissionDenied | Error::BadToken => StatusCode::FORBIDDEN,
+        Error::PermissionDenied
+        | Error::PolicyDenied
+        | Error::PreflightDenied { .. }
+        | Error::BadToken => StatusCode::FORBIDDEN,
         Error::NoHandler { .. } | Error::UnsupportedPath => StatusCode::NOT_FOUND,
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict => StatusCode::CONFLICT,
@@ -30,7 +33,7 @@ pub fn status_for(error: &Error) -> StatusCode {
 
 /// The message a client sees. Corruption names the storage path (never the content) so an
 /// operator can act on it; other internal failures are generic.
-fn client_message(error: &Error) -> String {
+pub(crate) fn client_message(error: &Error) -> String {
     match error {
         Error::Barrier(coffer_barrier_error) if is_corruption(coffer_barrier_error) => {
             error.to_string()
@@ -85,7 +88,19 @@ mod tests {
             "invalid key: too short",
         );
         check(Error::PermissionDenied, 403, "permission denied");
+        check(
+            Error::PolicyDenied,
+            403,
+            "1 error occurred:\n\t* permission denied\n\n",
+        );
         check(Error::BadToken, 403, "bad token");
+        check(
+            Error::PreflightDenied {
+                path: "secret/app/x/".into(),
+            },
+            403,
+            "preflight capability check returned 403, please ensure client's policies grant access to path \"secret/app/x/\"",
+        );
         check(Error::invalid("missing token"), 400, "missing token");
         check(
             Error::NoHandler {

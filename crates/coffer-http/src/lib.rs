@@ -3,6 +3,7 @@
 //! core errors to HTTP status codes. The only crate (with `coffer-api`) that knows HTTP and
 //! Vault's JSON shapes.
 
+mod body;
 mod error_table;
 mod logical;
 mod router;

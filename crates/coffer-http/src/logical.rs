@@ -4,14 +4,15 @@
 
 use std::net::SocketAddr;
 
-use axum::body::to_bytes;
 use axum::extract::{ConnectInfo, Request as HttpRequest, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coffer_api::{Auth, Envelope};
+use coffer_core::ttl::Ttl;
 use coffer_core::{ClientToken, Error, LogicalPath, Operation, Reply, Request, RequestId};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::body;
 use crate::error_table::error_response;
 use crate::router::{AppState, json_response, method_not_allowed};
 
@@ -22,6 +23,11 @@ const LEGACY_TOP_LEVEL: &[&str] = &[
     "sys/capabilities-self",
     "sys/capabilities-accessor",
 ];
+
+/// Where a batch read is sent (`{"paths": [...]}`).
+const BATCH_READ_PATH: &str = "sys/batch/read";
+/// The most paths one batch read may name.
+const BATCH_READ_LIMIT: usize = 256;
 
 /// Handles any method on `/v1/<path>`.
 pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) -> Response {
@@ -48,21 +54,35 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
         "DELETE" => Operation::Delete,
         _ => return method_not_allowed().await,
     };
+    let wrap_ttl = match wrap_ttl_from(&parts.headers) {
+        Ok(ttl) => ttl,
+        Err(error) => return error_response(&error),
+    };
+    if parts.method == Method::PATCH {
+        let content_type = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with("application/merge-patch+json") {
+            let body = coffer_api::ErrorBody {
+                errors: vec![format!(
+                    "PATCH requires Content-Type of application/merge-patch+json, provided {content_type}"
+                )],
+            };
+            return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, &body);
+        }
+    }
     let raw_path = parts.uri.path().strip_prefix("/v1/").unwrap_or("");
-    let path = match percent_decode(raw_path).and_then(|p| LogicalPath::parse(&p)) {
+    let path = match percent_decode(raw_path).and_then(|p| logical_path(&p)) {
         Ok(path) => path,
         Err(error) => return error_response(&error),
     };
-    let bytes = match to_bytes(body, state.config.max_request_bytes).await {
+    let bytes = match body::read(body, state.config.max_request_bytes).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            let body = coffer_api::ErrorBody {
-                errors: vec!["http: request body too large".into()],
-            };
-            return json_response(StatusCode::PAYLOAD_TOO_LARGE, &body);
-        }
+        Err(too_large) => return too_large,
     };
-    let mut data = match parse_json_object(&bytes) {
+    let mut data = match body::object(&bytes) {
         Ok(data) => data,
         Err(error) => return error_response(&error),
     };
@@ -76,6 +96,9 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
             }
         }
     }
+    if path.as_str() == BATCH_READ_PATH && operation == Operation::Update {
+        return batch_read(&state, token_from(&parts.headers), &data).await;
+    }
     let core_request = Request {
         id: id.clone(),
         operation,
@@ -86,13 +109,33 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0),
+        wrap_ttl,
     };
     match state.core.handle(core_request).await {
         Ok(Reply::Ok(response)) => envelope_response(&id, path.as_str(), *response),
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
         Ok(Reply::NotFound) => crate::router::not_found().await,
+        Ok(Reply::NotFoundWithBody(response)) => {
+            let mut reply = envelope_response(&id, path.as_str(), *response);
+            *reply.status_mut() = StatusCode::NOT_FOUND;
+            reply
+        }
+        Ok(Reply::NotFoundEmpty) => StatusCode::NOT_FOUND.into_response(),
         Err(error) => error_response(&error),
     }
+}
+
+/// `X-Vault-Wrap-TTL`: a duration (`5m`) or seconds (`300`).
+fn wrap_ttl_from(headers: &HeaderMap) -> Result<Option<Ttl>, Error> {
+    let Some(value) = headers.get("x-vault-wrap-ttl") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Error::invalid("invalid X-Vault-Wrap-TTL header"))?;
+    let ttl =
+        Ttl::parse(text).map_err(|e| Error::invalid(format!("invalid X-Vault-Wrap-TTL: {e}")))?;
+    Ok((!ttl.is_zero()).then_some(ttl))
 }
 
 fn token_from(headers: &HeaderMap) -> Option<ClientToken> {
@@ -112,18 +155,15 @@ fn token_from(headers: &HeaderMap) -> Option<ClientToken> {
     (!token.is_empty()).then(|| ClientToken::new(token))
 }
 
-fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+/// The logical path below `/v1/`. `LogicalPath::parse` forgives one leading slash (for callers
+/// that write `/sys/...`); on the wire that slash is an empty segment (`/v1//sys/...`).
+fn logical_path(decoded: &str) -> Result<LogicalPath, Error> {
+    if decoded.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "invalid path {decoded:?}: empty path segment"
+        )));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(Value::Null) => Ok(Map::new()),
-        Ok(_) => Err(Error::invalid(
-            "failed to parse JSON input: the request body must be a JSON object",
-        )),
-        Err(e) => Err(Error::invalid(format!("failed to parse JSON input: {e}"))),
-    }
+    LogicalPath::parse(decoded)
 }
 
 fn percent_decode(raw: &str) -> Result<String, Error> {
@@ -181,13 +221,13 @@ fn envelope_response(id: &RequestId, path: &str, response: coffer_core::Response
         request_id: id.to_string(),
         lease_id: String::new(),
         renewable: false,
-        lease_duration: 0,
+        lease_duration: response.lease_duration,
         data: response.data,
-        wrap_info: None,
+        wrap_info: response.wrap_info.as_ref().map(wrap_info_json),
         warnings: (!response.warnings.is_empty()).then_some(response.warnings),
         auth,
     };
-    if LEGACY_TOP_LEVEL.contains(&path) {
+    if LEGACY_TOP_LEVEL.contains(&path) || path == "sys/mounts" || path.starts_with("sys/mounts/") {
         let mut value = match serde_json::to_value(&envelope) {
             Ok(Value::Object(map)) => map,
             _ => return json_response(StatusCode::OK, &envelope),
@@ -200,6 +240,123 @@ fn envelope_response(id: &RequestId, path: &str, response: coffer_core::Response
         return json_response(StatusCode::OK, &value);
     }
     json_response(StatusCode::OK, &envelope)
+}
+
+fn wrap_info_json(info: &coffer_core::request::WrapInfo) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert(
+        "token".into(),
+        Value::String(info.token.expose().to_owned()),
+    );
+    map.insert("accessor".into(), Value::String(info.accessor.to_string()));
+    map.insert("ttl".into(), Value::from(info.ttl));
+    map.insert(
+        "creation_time".into(),
+        Value::String(coffer_core::clock::rfc3339(info.creation_time)),
+    );
+    map.insert(
+        "creation_path".into(),
+        Value::String(info.creation_path.clone()),
+    );
+    if let Some(accessor) = &info.wrapped_accessor {
+        map.insert(
+            "wrapped_accessor".into(),
+            Value::String(accessor.to_string()),
+        );
+    }
+    Value::Object(map)
+}
+
+/// `sys/batch/read`: many reads in one HTTP request. Each path is read as its own request through
+/// the core (token, ACL and audit apply to each); the reply lists each outcome in order.
+async fn batch_read(
+    state: &AppState,
+    token: Option<ClientToken>,
+    data: &serde_json::Map<String, Value>,
+) -> Response {
+    let paths: Vec<String> = match data.get("paths") {
+        Some(Value::Array(items)) => {
+            let mut paths = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(p) => paths.push(p.clone()),
+                    _ => return error_response(&Error::invalid("paths must be a list of strings")),
+                }
+            }
+            paths
+        }
+        _ => {
+            return error_response(&Error::invalid(
+                "missing paths: send {\"paths\": [\"secret/data/a\", ...]}",
+            ));
+        }
+    };
+    if paths.len() > BATCH_READ_LIMIT {
+        return error_response(&Error::invalid(format!(
+            "a batch read accepts at most {BATCH_READ_LIMIT} paths"
+        )));
+    }
+    let mut results = Vec::with_capacity(paths.len());
+    for raw in paths {
+        let outcome = match logical_path(&raw) {
+            Err(error) => Err(error),
+            Ok(path) => {
+                let request = Request {
+                    id: RequestId::generate(),
+                    operation: Operation::Read,
+                    path,
+                    data: serde_json::Map::new(),
+                    token: token.clone(),
+                    remote_addr: None,
+                    wrap_ttl: None,
+                };
+                state.core.handle(request).await
+            }
+        };
+        results.push(batch_item(raw, outcome));
+    }
+    let mut data = serde_json::Map::new();
+    data.insert("responses".into(), Value::Array(results));
+    let id = RequestId::generate();
+    envelope_response(&id, BATCH_READ_PATH, coffer_core::Response::with_data(data))
+}
+
+fn batch_item(path: String, outcome: Result<Reply, Error>) -> Value {
+    let mut item = serde_json::Map::new();
+    item.insert("path".into(), Value::String(path));
+    let (status, data, warnings, errors) = match outcome {
+        Ok(Reply::Ok(response)) => (
+            200,
+            response.data.map(Value::Object),
+            response.warnings,
+            None,
+        ),
+        Ok(Reply::NoContent) => (204, None, Vec::new(), None),
+        Ok(Reply::NotFound) | Ok(Reply::NotFoundEmpty) => (404, None, Vec::new(), Some(Vec::new())),
+        Ok(Reply::NotFoundWithBody(response)) => (
+            404,
+            response.data.map(Value::Object),
+            response.warnings,
+            None,
+        ),
+        Err(error) => (
+            crate::error_table::status_for(&error).as_u16(),
+            None,
+            Vec::new(),
+            Some(vec![crate::error_table::client_message(&error)]),
+        ),
+    };
+    item.insert("status".into(), Value::from(status));
+    if let Some(data) = data {
+        item.insert("data".into(), data);
+    }
+    if !warnings.is_empty() {
+        item.insert("warnings".into(), Value::from(warnings));
+    }
+    if let Some(errors) = errors {
+        item.insert("errors".into(), Value::from(errors));
+    }
+    Value::Object(item)
 }
 
 #[cfg(test)]
@@ -218,15 +375,10 @@ mod tests {
     }
 
     #[test]
-    fn json_bodies() {
-        assert!(
-            parse_json_object(b"")
-                .map(|m| m.is_empty())
-                .unwrap_or(false)
-        );
-        assert!(parse_json_object(b"{\"a\":1}").is_ok());
-        assert!(parse_json_object(b"[1]").is_err());
-        assert!(parse_json_object(b"nope").is_err());
-        assert!(parse_json_object(b"{\"a\":\"\xff\"}").is_err());
+    fn wire_paths() {
+        assert!(logical_path("sys/seal").is_ok());
+        assert!(logical_path("secret/metadata/").is_ok());
+        assert!(logical_path("/sys/seal").is_err());
+        assert!(logical_path("sys//seal").is_err());
     }
 }

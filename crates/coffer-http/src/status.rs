@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,7 @@ use coffer_api::{
 use coffer_core::clock::unix_seconds;
 use coffer_core::{Error, InitParams, SealConfig, VERSION};
 
+use crate::body;
 use crate::error_table::error_response;
 use crate::router::{AppState, json_response};
 
@@ -36,42 +37,63 @@ fn seal_status_wire(status: coffer_core::SealStatus) -> SealStatus {
     }
 }
 
+/// The status `sys/health` answers with in each state, after the query's overrides.
+struct HealthCodes {
+    uninit: StatusCode,
+    sealed: StatusCode,
+    standby: StatusCode,
+    active: StatusCode,
+}
+
+impl HealthCodes {
+    fn from_query(query: &HashMap<String, String>) -> Result<HealthCodes, Error> {
+        let code = |name: &str, default: StatusCode| -> Result<StatusCode, Error> {
+            let Some(text) = query.get(name) else {
+                return Ok(default);
+            };
+            let value = text.parse::<u16>().map_err(|_| {
+                Error::invalid(format!("invalid {name} value {text:?}: must be a number"))
+            })?;
+            StatusCode::from_u16(value).map_err(|_| {
+                Error::invalid(format!("invalid {name} value {value}: not a status code"))
+            })
+        };
+        Ok(HealthCodes {
+            uninit: code("uninitcode", StatusCode::NOT_IMPLEMENTED)?,
+            sealed: code("sealedcode", StatusCode::SERVICE_UNAVAILABLE)?,
+            standby: code("standbycode", StatusCode::TOO_MANY_REQUESTS)?,
+            active: code("activecode", StatusCode::OK)?,
+        })
+    }
+}
+
 /// `GET|HEAD sys/health` with Vault's status codes and query overrides.
 pub(crate) async fn health(
     State(state): State<AppState>,
     method: Method,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    // Vault parses every override before it looks at the state, so a bad one is always a 400.
+    let codes = match HealthCodes::from_query(&query) {
+        Ok(codes) => codes,
+        Err(error) => return error_response(&error),
+    };
     let health = match state.core.health().await {
         Ok(health) => health,
         Err(error) => return error_response(&error),
     };
-    let code = |name: &str, default: u16| -> Result<StatusCode, Error> {
-        let value = match query.get(name) {
-            None => default,
-            Some(text) => text.parse::<u16>().map_err(|_| {
-                Error::invalid(format!("invalid {name} value {text:?}: must be a number"))
-            })?,
-        };
-        StatusCode::from_u16(value)
-            .map_err(|_| Error::invalid(format!("invalid {name} value {value}: not a status code")))
-    };
     let status = if !health.initialized {
-        code("uninitcode", 501)
+        codes.uninit
     } else if health.sealed {
-        code("sealedcode", 503)
+        codes.sealed
     } else if health.standby
         && !query
             .get("standbyok")
             .is_some_and(|v| v == "true" || v.is_empty())
     {
-        code("standbycode", 429)
+        codes.standby
     } else {
-        code("activecode", 200)
-    };
-    let status = match status {
-        Ok(status) => status,
-        Err(error) => return error_response(&error),
+        codes.active
     };
     if method == Method::HEAD {
         return status.into_response();
@@ -107,17 +129,13 @@ pub(crate) async fn init_status(State(state): State<AppState>) -> Response {
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| Error::invalid(format!("failed to parse JSON input: {e}")))
-}
-
 /// `PUT sys/init`.
-pub(crate) async fn init(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: InitRequest = match parse_body(&body) {
+pub(crate) async fn init(State(state): State<AppState>, body: Body) -> Response {
+    let bytes = match body::read(body, state.config.max_request_bytes).await {
+        Ok(bytes) => bytes,
+        Err(too_large) => return too_large,
+    };
+    let request: InitRequest = match body::typed(&bytes) {
         Ok(request) => request,
         Err(error) => return error_response(&error),
     };
@@ -147,8 +165,12 @@ pub(crate) async fn init(State(state): State<AppState>, body: Bytes) -> Response
 }
 
 /// `PUT sys/unseal`.
-pub(crate) async fn unseal(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: UnsealRequest = match parse_body(&body) {
+pub(crate) async fn unseal(State(state): State<AppState>, body: Body) -> Response {
+    let bytes = match body::read(body, state.config.max_request_bytes).await {
+        Ok(bytes) => bytes,
+        Err(too_large) => return too_large,
+    };
+    let request: UnsealRequest = match body::typed(&bytes) {
         Ok(request) => request,
         Err(error) => return error_response(&error),
     };

@@ -53,6 +53,12 @@ pub(crate) enum Command {
     Token(TokenCommand),
     /// Authenticate with a token and store it for later commands.
     Login(LoginArgs),
+    /// Manage secrets engines: list, enable, disable, tune.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Read and write key/value secrets (KV v1 and v2 mounts).
+    #[command(subcommand)]
+    Kv(KvCommand),
 }
 
 /// Storage for dev mode.
@@ -208,6 +214,281 @@ pub(crate) struct LoginArgs {
     pub(crate) no_store: bool,
 }
 
+/// `coffer secrets …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// List the enabled secrets engines.
+    List {
+        /// Show every column: TTLs, options, replication, UUID, versions.
+        #[arg(long)]
+        detailed: bool,
+    },
+    /// Enable a secrets engine (`kv`, `kv-v2`, …) at a path.
+    Enable(SecretsEnableArgs),
+    /// Disable the secrets engine at a path, deleting its data.
+    Disable {
+        /// The mount path, e.g. `kv2`.
+        path: String,
+    },
+    /// Change a mount's description, lease TTLs or options.
+    Tune(SecretsTuneArgs),
+}
+
+/// `coffer secrets enable`.
+#[derive(Debug, Args)]
+pub(crate) struct SecretsEnableArgs {
+    /// The engine type: `kv` (version 1 unless -version=2), `kv-v2`, …
+    pub(crate) engine: String,
+    /// Where to mount it (default: the engine type).
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// A human-friendly description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// KV version: 1 or 2.
+    #[arg(long)]
+    pub(crate) version: Option<u8>,
+    /// Default lease TTL, e.g. 1h.
+    #[arg(long = "default-lease-ttl")]
+    pub(crate) default_lease_ttl: Option<String>,
+    /// Maximum lease TTL, e.g. 24h.
+    #[arg(long = "max-lease-ttl")]
+    pub(crate) max_lease_ttl: Option<String>,
+    /// Engine option `key=value` (repeatable).
+    #[arg(long = "options")]
+    pub(crate) options: Vec<String>,
+    /// Keep the mount local to this cluster.
+    #[arg(long)]
+    pub(crate) local: bool,
+    /// Seal-wrap the mount's storage.
+    #[arg(long = "seal-wrap")]
+    pub(crate) seal_wrap: bool,
+}
+
+/// `coffer secrets tune`.
+#[derive(Debug, Args)]
+pub(crate) struct SecretsTuneArgs {
+    /// The mount path, e.g. `secret`.
+    pub(crate) path: String,
+    /// New description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Default lease TTL, e.g. 1h (`system` for the server default).
+    #[arg(long = "default-lease-ttl")]
+    pub(crate) default_lease_ttl: Option<String>,
+    /// Maximum lease TTL, e.g. 24h (`system` for the server default).
+    #[arg(long = "max-lease-ttl")]
+    pub(crate) max_lease_ttl: Option<String>,
+    /// Engine option `key=value` (repeatable), e.g. `version=2` to upgrade a KV v1 mount.
+    #[arg(long = "options")]
+    pub(crate) options: Vec<String>,
+}
+
+/// `coffer kv …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KvCommand {
+    /// Write a secret (a new version on KV v2), replacing all its keys.
+    Put(KvPutArgs),
+    /// Read a secret (the latest version, or -version=N).
+    Get(KvGetArgs),
+    /// List the keys under a path.
+    List(KvListArgs),
+    /// Change some keys of a KV v2 secret, keeping the others.
+    Patch(KvPatchArgs),
+    /// Delete the latest version (or -versions=…) of a secret; KV v2 can undelete it.
+    Delete(KvDeleteArgs),
+    /// Restore soft-deleted versions of a KV v2 secret.
+    Undelete(KvVersionsArgs),
+    /// Destroy versions of a KV v2 secret for good.
+    Destroy(KvVersionsArgs),
+    /// Write an older version's data again as the newest version (KV v2).
+    Rollback(KvRollbackArgs),
+    /// Read and write a KV v2 secret's metadata.
+    #[command(subcommand)]
+    Metadata(KvMetadataCommand),
+}
+
+/// The secret a KV command acts on: `secret/app/db`, or `-mount=secret app/db`.
+#[derive(Debug, Args)]
+pub(crate) struct KvPathArgs {
+    /// The mount; without it the mount is found from the path.
+    #[arg(long)]
+    pub(crate) mount: Option<String>,
+    /// The secret's path: `secret/app/db`, or `app/db` with -mount.
+    pub(crate) path: String,
+}
+
+/// `coffer kv get`.
+#[derive(Debug, Args)]
+pub(crate) struct KvGetArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// Read this version (KV v2; 0 means the latest).
+    #[arg(long)]
+    pub(crate) version: Option<u64>,
+    /// Print only this key's value.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer kv put`.
+#[derive(Debug, Args)]
+pub(crate) struct KvPutArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// `key=value`, `key=@file`, `key=-` (stdin), or `-` alone for a JSON object on stdin.
+    pub(crate) data: Vec<String>,
+    /// Check-and-set: write only if the current version is this (0: only if absent).
+    #[arg(long)]
+    pub(crate) cas: Option<u64>,
+    /// Print only this field of the reply.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer kv patch`.
+#[derive(Debug, Args)]
+pub(crate) struct KvPatchArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// `key=value`, `key=@file`, `key=-` (stdin), or `-` alone for a JSON object on stdin.
+    pub(crate) data: Vec<String>,
+    /// Check-and-set: patch only if the current version is this.
+    #[arg(long)]
+    pub(crate) cas: Option<u64>,
+    /// `patch` (HTTP PATCH) or `rw` (read, then write); by default PATCH, falling back to a
+    /// read and write when the server refuses PATCH.
+    #[arg(long)]
+    pub(crate) method: Option<String>,
+    /// Remove this key (repeatable).
+    #[arg(long = "remove-data")]
+    pub(crate) remove_data: Vec<String>,
+    /// Print only this field of the reply.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer kv list`.
+#[derive(Debug, Args)]
+pub(crate) struct KvListArgs {
+    /// The mount; without it the mount is found from the path.
+    #[arg(long)]
+    pub(crate) mount: Option<String>,
+    /// The folder: `secret/app`, or `app` (or nothing) with -mount.
+    pub(crate) path: Option<String>,
+}
+
+/// `coffer kv delete`.
+#[derive(Debug, Args)]
+pub(crate) struct KvDeleteArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// Soft-delete these versions (comma-separated or repeated) instead of the latest.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) versions: Vec<String>,
+}
+
+/// `coffer kv undelete` and `coffer kv destroy`.
+#[derive(Debug, Args)]
+pub(crate) struct KvVersionsArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// The versions (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) versions: Vec<String>,
+}
+
+/// `coffer kv rollback`.
+#[derive(Debug, Args)]
+pub(crate) struct KvRollbackArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// The version whose data becomes the newest version.
+    #[arg(long)]
+    pub(crate) version: Option<u64>,
+    /// Print only this field of the reply.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer kv metadata …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KvMetadataCommand {
+    /// Show a secret's metadata and every version's state.
+    Get {
+        /// Which secret.
+        #[command(flatten)]
+        target: KvPathArgs,
+        /// Print only this field.
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Set a secret's metadata (creating it if needed).
+    Put(KvMetadataPutArgs),
+    /// Change some of a secret's metadata, keeping the rest.
+    Patch(KvMetadataPatchArgs),
+    /// Delete a secret's metadata and all its versions.
+    Delete {
+        /// Which secret.
+        #[command(flatten)]
+        target: KvPathArgs,
+    },
+}
+
+/// The settings shared by `kv metadata put` and `kv metadata patch`.
+#[derive(Debug, Args)]
+pub(crate) struct KvMetadataSettings {
+    /// Versions to keep (0: the mount's setting).
+    #[arg(long = "max-versions")]
+    pub(crate) max_versions: Option<u64>,
+    /// Require check-and-set on every write (`-cas-required` or `-cas-required=false`).
+    #[arg(
+        long = "cas-required",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub(crate) cas_required: Option<bool>,
+    /// Soft-delete versions this long after they are written, e.g. 720h (0s: never).
+    #[arg(long = "delete-version-after")]
+    pub(crate) delete_version_after: Option<String>,
+    /// Custom metadata `key=value` (repeatable).
+    #[arg(long = "custom-metadata")]
+    pub(crate) custom_metadata: Vec<String>,
+}
+
+/// `coffer kv metadata put`.
+#[derive(Debug, Args)]
+pub(crate) struct KvMetadataPutArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// The settings to write.
+    #[command(flatten)]
+    pub(crate) settings: KvMetadataSettings,
+}
+
+/// `coffer kv metadata patch`.
+#[derive(Debug, Args)]
+pub(crate) struct KvMetadataPatchArgs {
+    /// Which secret.
+    #[command(flatten)]
+    pub(crate) target: KvPathArgs,
+    /// The settings to change.
+    #[command(flatten)]
+    pub(crate) settings: KvMetadataSettings,
+    /// Remove this custom metadata key (repeatable).
+    #[arg(long = "remove-custom-metadata")]
+    pub(crate) remove_custom_metadata: Vec<String>,
+}
+
 /// Rewrites Vault-style single-dash long flags (`-format=json`, `-dev`) to `--format=json`,
 /// `--dev`. Single letters (`-h`), a lone `-` (stdin) and everything after `--` are untouched.
 pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
@@ -278,6 +559,87 @@ mod tests {
             &["coffer", "x", "--", "-dev"],
         );
         check(&["coffer", "-5m"], &["coffer", "-5m"]);
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        let args = normalize_args(args.iter().map(OsString::from));
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn kv_flags_anywhere() {
+        let cli = parse(&[
+            "coffer",
+            "kv",
+            "put",
+            "secret/app",
+            "a=b",
+            "-",
+            "-cas=0",
+            "-format=yaml",
+        ]);
+        assert_eq!(cli.client.format, Format::Yaml);
+        match cli.command {
+            Command::Kv(KvCommand::Put(args)) => {
+                assert_eq!(args.target.path, "secret/app");
+                assert_eq!(args.data, ["a=b", "-"]);
+                assert_eq!(args.cas, Some(0));
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&[
+            "coffer",
+            "kv",
+            "delete",
+            "secret/x",
+            "-versions=1,2",
+            "-versions=3",
+        ])
+        .command
+        {
+            Command::Kv(KvCommand::Delete(args)) => assert_eq!(args.versions, ["1", "2", "3"]),
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "kv", "list", "-mount=secret"]).command {
+            Command::Kv(KvCommand::List(args)) => {
+                assert_eq!((args.mount.as_deref(), args.path), (Some("secret"), None))
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kv_metadata_bool_flag_does_not_take_the_path() {
+        let check = |args: &[&str], expected: Option<bool>| match parse(args).command {
+            Command::Kv(KvCommand::Metadata(KvMetadataCommand::Put(put))) => {
+                assert_eq!(put.settings.cas_required, expected, "{args:?}");
+                assert_eq!(put.target.path, "secret/x");
+            }
+            other => panic!("parsed {other:?}"),
+        };
+        check(
+            &[
+                "coffer",
+                "kv",
+                "metadata",
+                "put",
+                "-cas-required",
+                "secret/x",
+            ],
+            Some(true),
+        );
+        check(
+            &[
+                "coffer",
+                "kv",
+                "metadata",
+                "put",
+                "-cas-required=false",
+                "secret/x",
+            ],
+            Some(false),
+        );
+        check(&["coffer", "kv", "metadata", "put", "secret/x"], None);
     }
 
     #[test]

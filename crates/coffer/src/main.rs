@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::Sealed) => ExitCode::from(2),
+        Ok(Outcome::Sealed | Outcome::Failure) => ExitCode::from(2),
         Err(error) => {
             eprintln!("Error: {error:#}");
             ExitCode::from(exit_code(&error))
@@ -105,6 +105,12 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Login(args) => {
             commands::token::login(&connection::client(&cli.client)?, format, args).await
+        }
+        Command::Secrets(command) => {
+            commands::secrets::run(&connection::client(&cli.client)?, format, command).await
+        }
+        Command::Kv(command) => {
+            commands::kv::run(&connection::client(&cli.client)?, format, command).await
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::ConnectInfo;
 use coffer_core::clock::SystemClock;
-use coffer_core::{AutoUnsealKey, Core, CoreConfig};
+use coffer_core::{AutoUnsealKey, Core, CoreConfig, EngineRegistry};
 use coffer_http::HttpConfig;
 use coffer_storage::Storage;
 use coffer_storage::memory::MemoryBackend;
@@ -117,6 +117,7 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
         storage,
         clock: Arc::new(SystemClock),
         auto_unseal,
+        engines: EngineRegistry::new(coffer_engines::factories()),
     })
     .await
     .context("starting the core")?;

@@ -1,13 +1,15 @@
 //! The client-side commands: each turns parsed arguments into API calls and prints the result in
 //! the chosen format. Errors bubble up to `main`, which picks the exit code.
 
+pub(crate) mod kv;
 pub(crate) mod operator;
+pub(crate) mod secrets;
 pub(crate) mod token;
 
 use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::Context;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::output::{self, Format};
 
@@ -19,6 +21,18 @@ pub(crate) enum Outcome {
     Success,
     /// Exit 2 (sealed server).
     Sealed,
+    /// Exit 2 after the command said why on stderr, as Vault's CLI does for
+    /// `No value found at …` and other failures that are not API errors.
+    Failure,
+}
+
+/// Prints a `-field` value the way Vault does: raw text, with a newline only on a terminal.
+pub(crate) fn print_raw(text: &str) {
+    if std::io::stdout().is_terminal() {
+        output::line(text);
+    } else {
+        output::raw(text);
+    }
 }
 
 /// Reads one secret value: the given argument, `-` for stdin, or a prompt when absent.
@@ -44,6 +58,22 @@ pub(crate) fn read_secret(given: Option<String>, prompt: &str) -> anyhow::Result
     }
 }
 
+/// Parses repeated `key=value` flag values (`-options`, `-custom-metadata`) into a map of
+/// strings; `flag` names the flag in errors, which never repeat the value.
+pub(crate) fn string_pairs(pairs: &[String], flag: &str) -> anyhow::Result<Map<String, Value>> {
+    let mut map = Map::new();
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("-{flag} values must be key=value"))?;
+        if key.is_empty() {
+            anyhow::bail!("-{flag} values need a key before the =");
+        }
+        map.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+    Ok(map)
+}
+
 /// Prints a map of fields, or one field when `field` is given.
 pub(crate) fn print_fields(
     format: Format,
@@ -57,16 +87,11 @@ pub(crate) fn print_fields(
             .find(|(k, _)| k == field)
             .map(|(_, v)| v)
             .with_context(|| format!("Field {field:?} not present in secret"))?;
-        let text = output::cell(value);
-        if std::io::stdout().is_terminal() {
-            output::line(&text);
-        } else {
-            output::raw(&text);
-        }
+        print_raw(&output::cell(value));
         return Ok(());
     }
     match format {
-        Format::Json => output::json(json_value),
+        Format::Json | Format::Yaml => output::encoded(format, json_value),
         Format::Table => {
             let rows: Vec<(String, String)> = rows
                 .iter()

@@ -45,12 +45,12 @@ fn status_rows(status: &SealStatus, ha_enabled: Option<bool>) -> Vec<(String, St
 
 fn print_status(format: Format, status: &SealStatus, ha_enabled: Option<bool>) {
     match format {
-        Format::Json => {
+        Format::Json | Format::Yaml => {
             let mut value = serde_json::to_value(status).unwrap_or(Value::Null);
             if let (Some(map), Some(ha)) = (value.as_object_mut(), ha_enabled) {
                 map.insert("ha_enabled".into(), json!(ha));
             }
-            output::json(&value);
+            output::encoded(format, &value);
         }
         Format::Table => output::table(&status_rows(status, ha_enabled)),
     }
@@ -81,17 +81,20 @@ pub(crate) async fn init(
 ) -> anyhow::Result<Outcome> {
     let reply = client.init(shares, threshold).await?;
     match format {
-        Format::Json => output::json(&json!({
-            "unseal_keys_b64": reply.keys_base64,
-            "unseal_keys_hex": reply.keys,
-            "unseal_shares": shares,
-            "unseal_threshold": threshold,
-            "recovery_keys_b64": [],
-            "recovery_keys_hex": [],
-            "recovery_keys_shares": 0,
-            "recovery_keys_threshold": 0,
-            "root_token": reply.root_token,
-        })),
+        Format::Json | Format::Yaml => output::encoded(
+            format,
+            &json!({
+                "unseal_keys_b64": reply.keys_base64,
+                "unseal_keys_hex": reply.keys,
+                "unseal_shares": shares,
+                "unseal_threshold": threshold,
+                "recovery_keys_b64": [],
+                "recovery_keys_hex": [],
+                "recovery_keys_shares": 0,
+                "recovery_keys_threshold": 0,
+                "root_token": reply.root_token,
+            }),
+        ),
         Format::Table => {
             for (i, key) in reply.keys_base64.iter().enumerate() {
                 output::line(&format!("Unseal Key {}: {key}", i + 1));
@@ -139,7 +142,7 @@ pub(crate) async fn seal(client: &Client) -> anyhow::Result<Outcome> {
 pub(crate) async fn key_status(client: &Client, format: Format) -> anyhow::Result<Outcome> {
     let data = client.key_status().await?;
     match format {
-        Format::Json => output::json(&Value::Object(data)),
+        Format::Json | Format::Yaml => output::encoded(format, &Value::Object(data)),
         Format::Table => {
             let rows = vec![
                 (

@@ -2,7 +2,10 @@
 //! client, the `coffer` CLI and the stock OpenBao CLI.
 
 mod bao_cli;
+mod bao_kv;
 mod cli;
+mod kv_cli;
+mod kv_http;
 mod lifecycle;
 mod server;
 mod support;

@@ -325,6 +325,63 @@ impl BaoServer {
         }
         BaoServer { child, addr }
     }
+
+    /// Starts `bao server -dev -dev-root-token-id=root` on a free port (its cluster listener
+    /// takes the next port, so both must be free) and waits until the server reports it started,
+    /// which is after the dev `secret/` KV v2 mount is ready.
+    pub(crate) fn dev(dir: &Path) -> BaoServer {
+        let port = free_port_pair();
+        let log_path = dir.join("bao-dev.log");
+        let log = std::fs::File::create(&log_path).expect("bao log");
+        let child = Command::new(bao_bin())
+            .args([
+                "server",
+                "-dev",
+                "-dev-root-token-id=root",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .env_clear()
+            .env("HOME", dir)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn bao dev server");
+        let mut server = BaoServer {
+            child,
+            addr: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if log.contains("OpenBao server started!") {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("bao dev server exited ({status}): {log}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bao dev server did not start: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A free port `p` on 127.0.0.1 whose neighbour `p + 1` is free too.
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        let Some(next) = port.checked_add(1) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", next)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two adjacent free ports on 127.0.0.1");
 }
 
 impl Drop for BaoServer {

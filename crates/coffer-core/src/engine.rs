@@ -1,0 +1,87 @@
+//! The plug point for logical backends (secrets engines): a small `Engine` trait that sees one
+//! request relative to its mount and only its own storage view, and an `EngineFactory` that
+//! builds an engine for a mount entry. Engines live in `coffer-engines`; the binary registers
+//! their factories when it builds the core.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use coffer_barrier::View;
+use serde_json::{Map, Value};
+
+use crate::Result;
+use crate::request::{Operation, Reply};
+
+/// What a mount looks like to its engine.
+#[derive(Debug, Clone)]
+pub struct MountInfo {
+    /// Mount path with trailing slash, e.g. `secret/`.
+    pub path: String,
+    /// Engine type, e.g. `kv`.
+    pub kind: String,
+    /// Mount accessor, e.g. `kv_1a2b3c4d`.
+    pub accessor: String,
+    /// Engine options (`version` for KV).
+    pub options: BTreeMap<String, String>,
+    /// Default lease TTL in seconds (0 = system default).
+    pub default_lease_ttl: u64,
+    /// Max lease TTL in seconds (0 = system default).
+    pub max_lease_ttl: u64,
+}
+
+/// One request as an engine sees it.
+#[derive(Debug)]
+pub struct EngineRequest<'a> {
+    /// The operation.
+    pub operation: Operation,
+    /// The path below the mount (no leading slash), e.g. `data/app/db`.
+    pub path: &'a str,
+    /// Body fields (plus query parameters on reads).
+    pub data: &'a Map<String, Value>,
+    /// The mount.
+    pub mount: &'a MountInfo,
+    /// The current time.
+    pub now: SystemTime,
+    /// A stable, non-secret identifier of the calling token (its salted hash), for engines
+    /// whose data is private to a token (cubbyhole).
+    pub token_scope: &'a str,
+}
+
+/// A logical backend.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Serves one request.
+    async fn handle(&self, request: EngineRequest<'_>, storage: &View) -> Result<Reply>;
+
+    /// Whether a write to `request.path` would create something new (Vault's existence check),
+    /// so the pipeline can check `create` rather than `update`. `None` when the engine makes no
+    /// distinction (the write is checked as `update`).
+    async fn exists(&self, request: EngineRequest<'_>, storage: &View) -> Result<Option<bool>>;
+
+    /// Called once after the mount's options change (e.g. KV `options.version` upgraded from
+    /// 1 to 2), with the new mount settings, before the rebuilt engine serves requests; the
+    /// engine migrates its stored data if the change needs it.
+    async fn tuned(&self, previous: &MountInfo, storage: &View) -> Result<()>;
+
+    /// Called when a token is revoked, with its `token_scope`, so engines holding data private
+    /// to that token (cubbyhole) delete it.
+    async fn token_revoked(&self, token_scope: &str, storage: &View) -> Result<()>;
+}
+
+/// Builds engines of one type.
+pub trait EngineFactory: Send + Sync + 'static {
+    /// The type names it serves, e.g. `["kv", "kv-v2"]`.
+    fn kinds(&self) -> &'static [&'static str];
+
+    /// Normalizes a requested type and options at mount time (e.g. `kv-v2` → `kv` with
+    /// `version=2`; a bad option is `Error::InvalidRequest`); returns the type to store.
+    fn normalize(&self, kind: &str, options: &mut BTreeMap<String, String>) -> Result<String>;
+
+    /// A human description for the default mounts of this type.
+    fn default_description(&self, kind: &str) -> &'static str;
+
+    /// Builds the engine for a mount.
+    fn build(&self, mount: &MountInfo) -> Result<Arc<dyn Engine>>;
+}

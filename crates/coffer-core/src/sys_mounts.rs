@@ -1,0 +1,274 @@
+//! `sys/mounts` (list, enable, read, disable, tune) and `sys/internal/ui/mounts` (the CLI's
+//! preflight), with Vault's request and reply shapes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::mount::{MountEntry, MountRequest, Mounted, Tuning};
+use crate::node::Unsealed;
+use crate::pipeline::Caller;
+use crate::request::{Operation, Reply, Request, Response};
+use crate::token::SYSTEM_MAX_TTL;
+use crate::ttl::Ttl;
+use crate::{Error, Result, VERSION, params};
+
+/// Serves `sys/mounts…` and `sys/internal/ui/mounts…`; `None` when the path is neither.
+pub(crate) async fn handle(
+    state: &Unsealed,
+    caller: &Caller,
+    request: &Request,
+    rest: &str,
+) -> Option<Result<Reply>> {
+    let op = request.operation;
+    let write = matches!(op, Operation::Update | Operation::Create);
+    let reply = if rest == "mounts" {
+        match op {
+            Operation::Read => Ok(list(state, caller, false)),
+            _ => Err(Error::UnsupportedOperation),
+        }
+    } else if let Some(path) = rest.strip_prefix("mounts/") {
+        if let Some(path) = path.strip_suffix("/tune") {
+            match op {
+                Operation::Read => read_tune(state, path),
+                _ if write => tune(state, &request.data, path).await,
+                _ => Err(Error::UnsupportedOperation),
+            }
+        } else {
+            match op {
+                Operation::Read => read(state, path),
+                _ if write => enable(state, &request.data, path).await,
+                Operation::Delete => state.mounts.unmount(path).await.map(|()| Reply::NoContent),
+                _ => Err(Error::UnsupportedOperation),
+            }
+        }
+    } else if rest == "internal/ui/mounts" {
+        match op {
+            Operation::Read => Ok(list(state, caller, true)),
+            _ => Err(Error::UnsupportedOperation),
+        }
+    } else if let Some(path) = rest.strip_prefix("internal/ui/mounts/") {
+        match op {
+            Operation::Read => preflight(state, caller, path),
+            _ => Err(Error::UnsupportedOperation),
+        }
+    } else {
+        return None;
+    };
+    Some(reply)
+}
+
+/// The JSON of one mount entry, as `sys/mounts` shows it.
+pub(crate) fn entry_json(entry: &MountEntry) -> Value {
+    let options = if entry.options.is_empty() {
+        Value::Null
+    } else {
+        json!(entry.options)
+    };
+    let mut json = json!({
+        "accessor": entry.accessor,
+        "config": {
+            "default_lease_ttl": entry.default_lease_ttl,
+            "force_no_cache": false,
+            "max_lease_ttl": entry.max_lease_ttl,
+        },
+        "description": entry.description,
+        "external_entropy_access": false,
+        "local": entry.local,
+        "options": options,
+        "plugin_version": "",
+        "running_plugin_version": format!("v{VERSION}+builtin.coffer"),
+        "running_sha256": "",
+        "seal_wrap": entry.seal_wrap,
+        "type": entry.kind,
+        "uuid": entry.uuid,
+    });
+    // OpenBao reports a deprecation status for pluggable engines (kv: "supported") and leaves
+    // the field out for the engines built into the core.
+    if !matches!(
+        entry.kind.as_str(),
+        "cubbyhole" | "system" | "identity" | "token"
+    ) {
+        json["deprecation_status"] = json!("supported");
+    }
+    json
+}
+
+fn system_entry(state: &Unsealed) -> Value {
+    json!({
+        "accessor": format!("system_{}", &state.cluster.id.chars().take(8).collect::<String>()),
+        "config": {
+            "default_lease_ttl": 0,
+            "force_no_cache": false,
+            "max_lease_ttl": 0,
+            "passthrough_request_headers": ["Accept"],
+        },
+        "description": "system endpoints used for control, policy and debugging",
+        "external_entropy_access": false,
+        "local": false,
+        "options": null,
+        "plugin_version": "",
+        "running_plugin_version": format!("v{VERSION}+builtin.coffer"),
+        "running_sha256": "",
+        "seal_wrap": true,
+        "type": "system",
+        "uuid": state.cluster.id,
+    })
+}
+
+fn visible(caller: &Caller, mounted: &Mounted) -> bool {
+    caller.acl.is_root() || caller.acl.has_any_under(&mounted.entry.path)
+}
+
+fn list(state: &Unsealed, caller: &Caller, ui: bool) -> Reply {
+    let mut mounts = Map::new();
+    for mounted in state.mounts.list() {
+        if !ui || visible(caller, &mounted) {
+            mounts.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
+        }
+    }
+    if !ui || caller.acl.is_root() {
+        mounts.insert("sys/".into(), system_entry(state));
+    }
+    if ui {
+        let mut data = Map::new();
+        data.insert("secret".into(), Value::Object(mounts));
+        data.insert("auth".into(), json!({}));
+        return Reply::ok(Response::with_data(data));
+    }
+    Reply::ok(Response::with_data(mounts))
+}
+
+fn read(state: &Unsealed, path: &str) -> Result<Reply> {
+    let path = crate::mount::normalize_path(path)?;
+    if path == "sys/" {
+        return match system_entry(state) {
+            Value::Object(map) => Ok(Reply::ok(Response::with_data(map))),
+            _ => Ok(Reply::NotFound),
+        };
+    }
+    match state.mounts.find_exact(&path) {
+        Some(mounted) => match entry_json(&mounted.entry) {
+            Value::Object(map) => Ok(Reply::ok(Response::with_data(map))),
+            _ => Ok(Reply::NotFound),
+        },
+        None => Err(Error::invalid(format!("No secret engine mount at {path}"))),
+    }
+}
+
+fn ttl_setting(config: &Map<String, Value>, field: &str) -> Result<Option<u64>> {
+    match config.get(field) {
+        Some(Value::String(s)) if s == "system" => Ok(Some(0)),
+        _ => Ok(params::ttl(config, field)?.map(Ttl::as_secs)),
+    }
+}
+
+fn options_setting(data: &Map<String, Value>) -> Result<Option<BTreeMap<String, String>>> {
+    match data.get("options") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(_)) => params::string_map(data, "options"),
+        Some(_) => Err(Error::invalid("options must be a map of strings")),
+    }
+}
+
+fn config_map(data: &Map<String, Value>) -> Result<Map<String, Value>> {
+    match data.get("config") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(Error::invalid("config must be a map")),
+    }
+}
+
+async fn enable(state: &Unsealed, data: &Map<String, Value>, path: &str) -> Result<Reply> {
+    let kind = match data.get("type") {
+        Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
+        _ => return Err(Error::invalid("backend type must be specified as a string")),
+    };
+    let config = config_map(data)?;
+    let request = MountRequest {
+        path: path.to_owned(),
+        kind,
+        description: params::string(data, "description")?.unwrap_or_default(),
+        options: options_setting(data)?.unwrap_or_default(),
+        default_lease_ttl: ttl_setting(&config, "default_lease_ttl")?.unwrap_or(0),
+        max_lease_ttl: ttl_setting(&config, "max_lease_ttl")?.unwrap_or(0),
+        local: params::boolean(data, "local")?.unwrap_or(false),
+        seal_wrap: params::boolean(data, "seal_wrap")?.unwrap_or(false),
+    };
+    state.mounts.mount(request, false).await?;
+    Ok(Reply::NoContent)
+}
+
+fn effective(ttl: u64) -> u64 {
+    if ttl == 0 {
+        SYSTEM_MAX_TTL.as_secs()
+    } else {
+        ttl
+    }
+}
+
+fn read_tune(state: &Unsealed, path: &str) -> Result<Reply> {
+    let path = crate::mount::normalize_path(path)?;
+    let mounted = state
+        .mounts
+        .find_exact(&path)
+        .ok_or_else(|| Error::invalid(format!("cannot fetch sysview for path \"{path}\"")))?;
+    let entry = &mounted.entry;
+    let mut data = Map::new();
+    data.insert(
+        "default_lease_ttl".into(),
+        json!(effective(entry.default_lease_ttl)),
+    );
+    data.insert(
+        "max_lease_ttl".into(),
+        json!(effective(entry.max_lease_ttl)),
+    );
+    data.insert("force_no_cache".into(), json!(false));
+    data.insert("description".into(), json!(entry.description));
+    if !entry.options.is_empty() {
+        data.insert("options".into(), json!(entry.options));
+    }
+    Ok(Reply::ok(Response::with_data(data)))
+}
+
+async fn tune(state: &Unsealed, data: &Map<String, Value>, path: &str) -> Result<Reply> {
+    let tuning = Tuning {
+        description: params::string(data, "description")?,
+        default_lease_ttl: ttl_setting(data, "default_lease_ttl")?,
+        max_lease_ttl: ttl_setting(data, "max_lease_ttl")?,
+        options: options_setting(data)?,
+    };
+    state.mounts.tune(path, tuning).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `sys/internal/ui/mounts/<path>`: the mount covering `path`, for a caller with any capability
+/// under it; Vault's preflight 403 otherwise (also when nothing is mounted there).
+fn preflight(state: &Unsealed, caller: &Caller, path: &str) -> Result<Reply> {
+    let denied = || Error::PreflightDenied {
+        path: format!("{}/", path.trim_end_matches('/')),
+    };
+    if path == "sys" || path.starts_with("sys/") {
+        if !(caller.acl.is_root() || caller.acl.has_any_under("sys/")) {
+            return Err(denied());
+        }
+        let mut data = match system_entry(state) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        data.insert("path".into(), json!("sys/"));
+        return Ok(Reply::ok(Response::with_data(data)));
+    }
+    let Some((mounted, _)) = state.mounts.route(path) else {
+        return Err(denied());
+    };
+    if !visible(caller, &mounted) {
+        return Err(denied());
+    }
+    let mut data = match entry_json(&mounted.entry) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    data.insert("path".into(), json!(mounted.entry.path));
+    Ok(Reply::ok(Response::with_data(data)))
+}

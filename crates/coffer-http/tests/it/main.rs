@@ -1,0 +1,13 @@
+//! Integration tests of the HTTP edge: a core over in-memory storage with a manual clock, driven
+//! through `coffer_http::app` with `oneshot`, checking status codes, headers and Vault's reply
+//! shapes (`reference/vault-api.md` §0, §1.0, §1.1, §1.6, §1.11).
+
+mod envelope;
+mod errors;
+mod expiry;
+mod health;
+mod keyring;
+mod mounts;
+mod seal;
+mod support;
+mod tokens;
