@@ -245,6 +245,8 @@ async fn create(
             "auth/token/create".into()
         },
         id: id.map(ClientToken::new),
+        identity: None,
+        entity_id: String::new(),
     };
     let issued = tokens
         .create(request, if no_parent { None } else { Some(parent) })
@@ -275,7 +277,7 @@ pub(crate) fn auth_response(
         renewable: entry.renewable(),
         orphan: entry.is_orphan(),
         num_uses: entry.num_uses(),
-        entity_id: String::new(),
+        entity_id: entry.entity_id().to_owned(),
     }
 }
 
@@ -304,7 +306,14 @@ pub(crate) fn lookup_data(
     );
     data.insert("creation_ttl".into(), json!(entry.creation_ttl().as_secs()));
     data.insert("display_name".into(), json!(entry.display_name()));
-    data.insert("entity_id".into(), json!(""));
+    data.insert("entity_id".into(), json!(entry.entity_id()));
+    if let Some(identity) = entry.identity() {
+        // Coffer's addition: who the token stands for.
+        data.insert(
+            "identity".into(),
+            json!({"type": identity.kind, "name": identity.name}),
+        );
+    }
     data.insert(
         "expire_time".into(),
         entry

@@ -49,6 +49,40 @@ pub struct EngineRequest<'a> {
     pub token_scope: &'a str,
 }
 
+/// Who a token stands for: a person (`user`, from userpass) or an agent (`agent`, from approle),
+/// or a kind set by a broker allowed to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identity {
+    /// `user`, `agent`, or another kind.
+    pub kind: String,
+    /// The user or agent name.
+    pub name: String,
+}
+
+/// What an auth engine hands back for a successful login; the core turns it into a token (an
+/// orphan carrying the identity, with the identity's group policies added).
+#[derive(Debug, Clone)]
+pub struct LoginGrant {
+    /// Policies from the auth engine (e.g. the user's `token_policies`).
+    pub policies: Vec<String>,
+    /// Who logged in.
+    pub identity: Identity,
+    /// Display name, e.g. `userpass-alice`.
+    pub display_name: String,
+    /// Token metadata, e.g. `{"username": "alice"}`.
+    pub metadata: BTreeMap<String, String>,
+    /// Token TTL (0 = the mount's default).
+    pub ttl: crate::ttl::Ttl,
+    /// Hard cap (0 = none).
+    pub max_ttl: crate::ttl::Ttl,
+    /// Periodic renewal window (0 = not periodic).
+    pub period: crate::ttl::Ttl,
+    /// Uses before revocation (0 = unlimited).
+    pub num_uses: u32,
+    /// Leave out the `default` policy.
+    pub no_default_policy: bool,
+}
+
 /// A logical backend.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
@@ -84,4 +118,8 @@ pub trait EngineFactory: Send + Sync + 'static {
 
     /// Builds the engine for a mount.
     fn build(&self, mount: &MountInfo) -> Result<Arc<dyn Engine>>;
+
+    /// Paths below the mount served without a token (auth engines' `login…`); a trailing `*`
+    /// matches any suffix. Secrets engines return none.
+    fn unauthenticated_paths(&self) -> &'static [&'static str];
 }

@@ -1,6 +1,7 @@
-//! The mount table and router: which engine serves which path prefix. Entries are persisted
-//! behind the barrier at `core/mounts`; each mount's engine gets the storage view
-//! `logical/<mount uuid>/` and nothing else. Routing is longest-prefix.
+//! The mount tables and router: which engine serves which path prefix. There are two tables:
+//! secrets engines (persisted at `core/mounts`, storage views `logical/<uuid>/`) and auth methods
+//! (persisted at `core/auth`, paths below `auth/`, views `auth/<uuid>/`). Each engine gets its
+//! view and nothing else. Routing is longest-prefix.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -14,7 +15,39 @@ use crate::engine::{Engine, EngineFactory, MountInfo};
 use crate::token::RevocationHook;
 use crate::{Error, Result};
 
-const MOUNTS_PATH: &str = "core/mounts";
+/// Which of the two tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableKind {
+    /// Secrets engines, mounted at the top level.
+    Secrets,
+    /// Auth methods, mounted below `auth/`.
+    Auth,
+}
+
+impl TableKind {
+    fn storage_path(self) -> &'static str {
+        match self {
+            TableKind::Secrets => "core/mounts",
+            TableKind::Auth => "core/auth",
+        }
+    }
+
+    fn view_prefix(self) -> &'static str {
+        match self {
+            TableKind::Secrets => "logical",
+            TableKind::Auth => "auth",
+        }
+    }
+
+    fn is_reserved(self, path: &str) -> bool {
+        match self {
+            TableKind::Secrets => {
+                RESERVED.iter().any(|r| path.starts_with(r)) || path.starts_with("cubbyhole/")
+            }
+            TableKind::Auth => path == "token/",
+        }
+    }
+}
 const RECORD_VERSION: u8 = 1;
 /// Paths no engine may be mounted at (served by the core itself).
 const RESERVED: &[&str] = &["sys/", "auth/", "identity/"];
@@ -67,6 +100,18 @@ pub(crate) struct MountEntry {
     pub(crate) seal_wrap: bool,
 }
 
+impl Mounted {
+    /// Whether `rest` (the path below the mount) is served without a token.
+    pub(crate) fn is_unauthenticated(&self, rest: &str) -> bool {
+        self.unauthenticated
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => rest.starts_with(prefix),
+                None => rest == *pattern,
+            })
+    }
+}
+
 impl MountEntry {
     pub(crate) fn info(&self) -> MountInfo {
         MountInfo {
@@ -82,6 +127,8 @@ impl MountEntry {
 
 /// A live mount: its entry, its engine and its storage view.
 pub(crate) struct Mounted {
+    /// Paths below the mount served without a token (auth engines' login).
+    pub(crate) unauthenticated: &'static [&'static str],
     pub(crate) entry: MountEntry,
     pub(crate) info: MountInfo,
     pub(crate) engine: Arc<dyn Engine>,
@@ -112,6 +159,7 @@ pub(crate) struct Tuning {
 
 /// The mount table of one unsealed core.
 pub(crate) struct MountTable {
+    kind: TableKind,
     barrier: Arc<Barrier>,
     registry: EngineRegistry,
     mounts: RwLock<Arc<Vec<Arc<Mounted>>>>,
@@ -143,10 +191,12 @@ fn random_hex(bytes: usize) -> Result<String> {
 impl MountTable {
     /// Loads the table, creating the default `cubbyhole/` mount on first use.
     pub(crate) async fn load(
+        kind: TableKind,
         barrier: Arc<Barrier>,
         registry: EngineRegistry,
     ) -> Result<Arc<MountTable>> {
         let table = Arc::new(MountTable {
+            kind,
             barrier,
             registry,
             mounts: RwLock::new(Arc::new(Vec::new())),
@@ -154,11 +204,11 @@ impl MountTable {
         });
         let entries = match table
             .barrier
-            .get(MOUNTS_PATH)
+            .get(table.kind.storage_path())
             .await
             .map_err(Error::from_barrier)?
         {
-            Some(bytes) => decode(&bytes)?,
+            Some(bytes) => decode(&bytes, table.kind.storage_path())?,
             None => Vec::new(),
         };
         let mut mounted = Vec::new();
@@ -171,7 +221,10 @@ impl MountTable {
             }
         }
         table.publish(mounted);
-        if table.registry.get("cubbyhole").is_some() && table.find_exact("cubbyhole/").is_none() {
+        if kind == TableKind::Secrets
+            && table.registry.get("cubbyhole").is_some()
+            && table.find_exact("cubbyhole/").is_none()
+        {
             let request = MountRequest {
                 path: "cubbyhole/".into(),
                 kind: "cubbyhole".into(),
@@ -192,8 +245,11 @@ impl MountTable {
             Error::invalid(format!("plugin not found in the catalog: {}", entry.kind))
         })?;
         let engine = factory.build(&entry.info())?;
-        let view = self.barrier.view(&format!("logical/{}/", entry.uuid));
+        let view = self
+            .barrier
+            .view(&format!("{}/{}/", self.kind.view_prefix(), entry.uuid));
         Ok(Arc::new(Mounted {
+            unauthenticated: factory.unauthenticated_paths(),
             info: entry.info(),
             entry,
             engine,
@@ -253,7 +309,7 @@ impl MountTable {
         let mut bytes = vec![RECORD_VERSION];
         serde_json::to_writer(&mut bytes, &entries).expect("mount entries serialize");
         self.barrier
-            .put(MOUNTS_PATH, &bytes)
+            .put(self.kind.storage_path(), &bytes)
             .await
             .map_err(Error::from_barrier)
     }
@@ -262,9 +318,7 @@ impl MountTable {
     pub(crate) async fn mount(&self, request: MountRequest, internal: bool) -> Result<()> {
         let _guard = self.changes.lock().await;
         let path = normalize_path(&request.path)?;
-        if !internal
-            && (RESERVED.iter().any(|r| path.starts_with(r)) || path.starts_with("cubbyhole/"))
-        {
+        if !internal && self.kind.is_reserved(&path) {
             return Err(Error::invalid(format!("cannot mount {path:?}")));
         }
         if request.max_lease_ttl != 0 && request.default_lease_ttl > request.max_lease_ttl {
@@ -317,7 +371,7 @@ impl MountTable {
     pub(crate) async fn unmount(&self, path: &str) -> Result<()> {
         let _guard = self.changes.lock().await;
         let path = normalize_path(path)?;
-        if path == "cubbyhole/" || RESERVED.contains(&path.as_str()) {
+        if self.kind.is_reserved(&path) {
             return Err(Error::invalid(format!("cannot unmount {path:?}")));
         }
         let Some(target) = self.find_exact(&path) else {
@@ -445,9 +499,9 @@ pub(crate) async fn delete_all(view: &View) -> Result<()> {
     }
 }
 
-fn decode(bytes: &Zeroizing<Vec<u8>>) -> Result<Vec<MountEntry>> {
+fn decode(bytes: &Zeroizing<Vec<u8>>, path: &str) -> Result<Vec<MountEntry>> {
     let corrupt = |reason: String| Error::CorruptRecord {
-        path: MOUNTS_PATH.into(),
+        path: path.into(),
         reason,
     };
     let (version, body) = bytes

@@ -13,7 +13,8 @@ use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
-use crate::mount::{EngineRegistry, MountRequest, MountTable};
+use crate::identity::IdentityStore;
+use crate::mount::{EngineRegistry, MountRequest, MountTable, TableKind};
 use crate::policy_store::PolicyStore;
 use crate::request::ClientToken;
 use crate::seal::{
@@ -63,10 +64,12 @@ pub struct DevInit {
 
 /// What exists only while unsealed.
 pub(crate) struct Unsealed {
+    pub(crate) identity: IdentityStore,
     pub(crate) mounts: Arc<MountTable>,
+    pub(crate) auth: Arc<MountTable>,
     pub(crate) wrapping: coffer_barrier::View,
     pub(crate) tokens: TokenStore,
-    pub(crate) policies: PolicyStore,
+    pub(crate) policies: Arc<PolicyStore>,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -194,7 +197,14 @@ impl Core {
                 ClusterInfo { name, id }
             }
         };
-        let mounts = MountTable::load(self.barrier.clone(), self.engines.clone()).await?;
+        let mounts = MountTable::load(
+            TableKind::Secrets,
+            self.barrier.clone(),
+            self.engines.clone(),
+        )
+        .await?;
+        let auth =
+            MountTable::load(TableKind::Auth, self.barrier.clone(), self.engines.clone()).await?;
         let wrapping = self.barrier.view("sys/wrapping/");
         let hook = Arc::new(Revocations {
             wrapping: wrapping.clone(),
@@ -202,11 +212,14 @@ impl Core {
         });
         let tokens =
             TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone(), hook).await?;
+        let identity = IdentityStore::load(self.barrier.view("identity/")).await?;
         let state = Arc::new(Unsealed {
+            identity,
             mounts,
+            auth,
             wrapping,
             tokens,
-            policies: PolicyStore::new()?,
+            policies: PolicyStore::load(self.barrier.view("sys/policy/"), self.clock.now()).await?,
             cluster,
         });
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
@@ -309,6 +322,8 @@ impl Core {
                     renewable: false,
                     path: "auth/token/root".into(),
                     id: root_token_id.map(ClientToken::new),
+                    identity: None,
+                    entity_id: String::new(),
                 },
                 None,
             )

@@ -7,8 +7,13 @@ use coffer_policy::Acl;
 
 use crate::engine::EngineRequest;
 use crate::mount::Mounted;
-use crate::request::{ClientToken, Operation, Reply, Request};
+use std::time::SystemTime;
+
+use crate::node::Unsealed;
+use crate::request::{ClientToken, Operation, Reply, Request, Response};
 use crate::token::TokenEntry;
+use crate::token::TokenRequest;
+use crate::ttl::Ttl;
 use crate::{Core, Error, Result, auth_token, sys};
 
 /// Who is calling: the authenticated token, its entry and its compiled ACL.
@@ -24,23 +29,22 @@ impl Core {
     /// Handles one logical request.
     pub async fn handle(&self, request: Request) -> Result<Reply> {
         let state = self.unsealed()?;
+        let path = request.path.as_str();
+        let now = self.clock().now();
+        let target = route(&state, path);
+        if let Target::Auth(mounted, rest) = &target {
+            if mounted.is_unauthenticated(rest) {
+                return self.login(&state, &request, mounted, rest, now).await;
+            }
+        }
         let token = request.token.clone().ok_or(Error::PermissionDenied)?;
         let entry = state.tokens.authenticate(&token).await?;
         let acl = state.policies.acl(entry.policies());
-        let path = request.path.as_str();
-        let now = self.clock().now();
-        let target = if let Some(rest) = path.strip_prefix("sys/") {
-            Target::Sys(rest)
-        } else if let Some(rest) = path.strip_prefix("auth/token/") {
-            Target::Token(rest)
-        } else if let Some((mounted, rest)) = state.mounts.route(path) {
-            Target::Mount(mounted, rest)
-        } else {
-            Target::Nothing
-        };
         // A write to something that does not exist yet needs `create`, not `update`.
         let mut operation = request.operation;
-        if let (Operation::Update, Target::Mount(mounted, rest)) = (operation, &target) {
+        if let (Operation::Update, Target::Mount(mounted, rest) | Target::Auth(mounted, rest)) =
+            (operation, &target)
+        {
             let probe = EngineRequest {
                 operation,
                 path: rest,
@@ -79,7 +83,13 @@ impl Core {
             Target::Token(rest) => {
                 auth_token::handle(&state.tokens, now, &caller, &request, rest).await
             }
-            Target::Mount(mounted, rest) => {
+            Target::Identity(rest) => {
+                state
+                    .identity
+                    .handle(now, operation, &request.data, rest)
+                    .await
+            }
+            Target::Mount(mounted, rest) | Target::Auth(mounted, rest) => {
                 let engine_request = EngineRequest {
                     operation,
                     path: &rest,
@@ -88,7 +98,8 @@ impl Core {
                     now,
                     token_scope: caller.entry.scope(),
                 };
-                mounted.engine.handle(engine_request, &mounted.view).await
+                let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
+                self.finish_login(&state, &mounted, reply, now).await
             }
             Target::Nothing => Err(Error::NoHandler {
                 path: path.to_owned(),
@@ -101,12 +112,125 @@ impl Core {
             (_, reply) => Ok(reply),
         }
     }
+
+    /// An unauthenticated login: the auth engine checks the credentials; a grant becomes a token.
+    async fn login(
+        &self,
+        state: &Unsealed,
+        request: &Request,
+        mounted: &Arc<Mounted>,
+        rest: &str,
+        now: SystemTime,
+    ) -> Result<Reply> {
+        let engine_request = EngineRequest {
+            operation: request.operation,
+            path: rest,
+            data: &request.data,
+            mount: &mounted.info,
+            now,
+            token_scope: "",
+        };
+        let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
+        let reply = self.finish_login(state, mounted, reply, now).await?;
+        match (request.wrap_ttl, reply) {
+            (Some(ttl), Reply::Ok(response)) => {
+                crate::wrapping::wrap(state, now, request.path.as_str(), ttl, *response).await
+            }
+            (_, reply) => Ok(reply),
+        }
+    }
+
+    /// Turns a login grant into an orphan token carrying the identity, with the policies of the
+    /// identity's entity and groups added; other replies pass through.
+    async fn finish_login(
+        &self,
+        state: &Unsealed,
+        mounted: &Mounted,
+        reply: Reply,
+        now: SystemTime,
+    ) -> Result<Reply> {
+        let Reply::Login(grant) = reply else {
+            return Ok(reply);
+        };
+        let entity = state
+            .identity
+            .entity_for_login(&grant.identity, now)
+            .await?;
+        let mut policies: Vec<String> = grant
+            .policies
+            .iter()
+            .map(|p| p.trim().to_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect();
+        policies.extend(state.identity.policies_of(&entity.id));
+        if !grant.no_default_policy && !policies.iter().any(|p| p == "default") {
+            policies.push("default".to_owned());
+        }
+        policies.sort();
+        policies.dedup();
+        let ttl = if grant.ttl.is_zero() {
+            Ttl::from_secs(mounted.info.default_lease_ttl)
+        } else {
+            grant.ttl
+        };
+        let max_ttl = if grant.max_ttl.is_zero() {
+            Ttl::from_secs(mounted.info.max_lease_ttl)
+        } else {
+            grant.max_ttl
+        };
+        let issued = state
+            .tokens
+            .create(
+                TokenRequest {
+                    policies,
+                    meta: grant.metadata.clone(),
+                    display_name: grant.display_name.clone(),
+                    num_uses: grant.num_uses,
+                    ttl,
+                    explicit_max_ttl: max_ttl,
+                    period: grant.period,
+                    renewable: true,
+                    path: format!("auth/{}login", mounted.entry.path),
+                    id: None,
+                    identity: Some(grant.identity.clone()),
+                    entity_id: entity.id.clone(),
+                },
+                None,
+            )
+            .await?;
+        let auth = auth_token::auth_response(issued.token, &issued.entry, now);
+        Ok(Reply::ok(Response {
+            auth: Some(auth),
+            ..Response::default()
+        }))
+    }
+}
+
+fn route<'a>(state: &Unsealed, path: &'a str) -> Target<'a> {
+    if let Some(rest) = path.strip_prefix("sys/") {
+        Target::Sys(rest)
+    } else if let Some(rest) = path.strip_prefix("auth/token/") {
+        Target::Token(rest)
+    } else if let Some(rest) = path.strip_prefix("identity/") {
+        Target::Identity(rest)
+    } else if let Some(rest) = path.strip_prefix("auth/") {
+        match state.auth.route(rest) {
+            Some((mounted, below)) => Target::Auth(mounted, below),
+            None => Target::Nothing,
+        }
+    } else if let Some((mounted, rest)) = state.mounts.route(path) {
+        Target::Mount(mounted, rest)
+    } else {
+        Target::Nothing
+    }
 }
 
 /// The backend a request path belongs to.
 enum Target<'a> {
     Sys(&'a str),
     Token(&'a str),
+    Identity(&'a str),
+    Auth(Arc<Mounted>, String),
     Mount(Arc<Mounted>, String),
     Nothing,
 }

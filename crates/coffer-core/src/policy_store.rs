@@ -1,20 +1,44 @@
-//! The policy store: resolves a token's policy names into a compiled ACL, cached per distinct
-//! set of names. Today it knows the built-in `root` and `default` policies; a name it does not
-//! know grants nothing, as in Vault.
+//! The policy store: ACL policies persisted behind the barrier at `sys/policy/<name>`, the
+//! built-in `root` (all-powerful, immutable) and `default` (editable, undeletable) policies, and
+//! a cache of compiled ACLs per distinct set of policy names that is cleared whenever a policy
+//! changes. A name it does not know grants nothing, as in Vault.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
+use coffer_barrier::View;
 use coffer_policy::{Acl, Policy};
+use serde::{Deserialize, Serialize};
 
 use crate::wrapping::{WRAPPING_POLICY, WRAPPING_POLICY_HCL};
 use crate::{Error, Result};
 
+const RECORD_VERSION: u8 = 1;
+
+/// A stored policy and its bookkeeping.
+#[derive(Clone)]
+pub(crate) struct StoredPolicy {
+    pub(crate) policy: Policy,
+    pub(crate) version: u64,
+    pub(crate) modified: SystemTime,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PolicyRecord {
+    name: String,
+    text: String,
+    version: u64,
+    modified_nanos: u64,
+}
+
 /// Policies and the ACL cache of one unsealed core.
 pub(crate) struct PolicyStore {
-    default_policy: Policy,
+    view: View,
+    policies: RwLock<BTreeMap<String, StoredPolicy>>,
     wrapping_policy: Policy,
     cache: Mutex<HashMap<Vec<String>, Acl>>,
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for PolicyStore {
@@ -23,18 +47,91 @@ impl std::fmt::Debug for PolicyStore {
     }
 }
 
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn builtin_default(now: SystemTime) -> Result<StoredPolicy> {
+    let policy = Policy::parse("default", coffer_policy::DEFAULT_POLICY_HCL)
+        .map_err(|e| Error::invalid(format!("built-in default policy: {e}")))?;
+    Ok(StoredPolicy {
+        policy,
+        version: 0,
+        modified: now,
+    })
+}
+
+/// Parses policy text, accepting it base64-encoded too (as Vault's API does).
+fn parse_text(name: &str, text: &str) -> Result<Policy> {
+    match Policy::parse(name, text) {
+        Ok(policy) => Ok(policy),
+        Err(first) => {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            match decoded {
+                Some(decoded) => {
+                    Policy::parse(name, &decoded).map_err(|_| Error::invalid(first.to_string()))
+                }
+                None => Err(Error::invalid(first.to_string())),
+            }
+        }
+    }
+}
+
 impl PolicyStore {
-    /// A store with the built-in policies.
-    pub(crate) fn new() -> Result<PolicyStore> {
-        let default_policy = Policy::parse("default", coffer_policy::DEFAULT_POLICY_HCL)
-            .map_err(|e| Error::invalid(format!("built-in default policy: {e}")))?;
+    /// Loads every stored policy from `view`, adding the built-in `default` when absent.
+    pub(crate) async fn load(view: View, now: SystemTime) -> Result<Arc<PolicyStore>> {
         let wrapping_policy = Policy::parse(WRAPPING_POLICY, WRAPPING_POLICY_HCL)
             .map_err(|e| Error::invalid(format!("built-in response-wrapping policy: {e}")))?;
-        Ok(PolicyStore {
-            default_policy,
+        let mut policies = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = view
+                .scan("", after.as_deref(), 256)
+                .await
+                .map_err(Error::from_barrier)?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
+            for key in keys {
+                let Some(bytes) = view.get(&key).await.map_err(Error::from_barrier)? else {
+                    continue;
+                };
+                let record = decode(&bytes, &key)?;
+                let policy = Policy::parse(&record.name, &record.text).map_err(|e| {
+                    Error::CorruptRecord {
+                        path: format!("sys/policy/{key}"),
+                        reason: format!("stored policy does not parse: {e}"),
+                    }
+                })?;
+                let modified =
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(record.modified_nanos);
+                policies.insert(
+                    record.name,
+                    StoredPolicy {
+                        policy,
+                        version: record.version,
+                        modified,
+                    },
+                );
+            }
+            after = Some(last);
+        }
+        if !policies.contains_key("default") {
+            policies.insert("default".to_owned(), builtin_default(now)?);
+        }
+        Ok(Arc::new(PolicyStore {
+            view,
+            policies: RwLock::new(policies),
             wrapping_policy,
             cache: Mutex::new(HashMap::new()),
-        })
+            changes: tokio::sync::Mutex::new(()),
+        }))
     }
 
     /// The compiled ACL for a set of policy names.
@@ -49,16 +146,112 @@ impl PolicyStore {
         if let Some(acl) = cache.get(&key) {
             return acl.clone();
         }
+        let stored = self.policies.read().unwrap_or_else(|p| p.into_inner());
         let policies: Vec<Policy> = key
             .iter()
             .filter_map(|name| match name.as_str() {
-                "default" => Some(self.default_policy.clone()),
                 WRAPPING_POLICY => Some(self.wrapping_policy.clone()),
-                _ => None,
+                other => stored.get(other).map(|s| s.policy.clone()),
             })
             .collect();
+        drop(stored);
         let acl = Acl::new(&policies);
         cache.insert(key, acl.clone());
         acl
     }
+
+    /// Every policy name, with `root`, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.push("root".to_owned());
+        names.sort();
+        names
+    }
+
+    /// One policy (`None` when unknown; `root` has no text).
+    pub(crate) fn get(&self, name: &str) -> Option<StoredPolicy> {
+        self.policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Creates or replaces a policy; durable before it returns.
+    pub(crate) async fn put(&self, name: &str, text: &str, now: SystemTime) -> Result<()> {
+        let name = name.trim().to_lowercase();
+        if name == "root" {
+            return Err(Error::invalid("cannot update \"root\" policy"));
+        }
+        let policy = parse_text(&name, text)?;
+        let _guard = self.changes.lock().await;
+        let version = self.get(&name).map(|p| p.version + 1).unwrap_or(1);
+        let record = PolicyRecord {
+            name: name.clone(),
+            text: policy.text().to_owned(),
+            version,
+            modified_nanos: nanos(now),
+        };
+        let mut bytes = vec![RECORD_VERSION];
+        serde_json::to_writer(&mut bytes, &record).expect("policy record serializes");
+        self.view
+            .put(&name, &bytes)
+            .await
+            .map_err(Error::from_barrier)?;
+        self.policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                name,
+                StoredPolicy {
+                    policy,
+                    version,
+                    modified: now,
+                },
+            );
+        self.invalidate();
+        Ok(())
+    }
+
+    /// Deletes a policy; unknown names are not an error.
+    pub(crate) async fn delete(&self, name: &str) -> Result<()> {
+        let name = name.trim().to_lowercase();
+        match name.as_str() {
+            "root" => return Err(Error::invalid("cannot delete \"root\" policy")),
+            "default" => return Err(Error::invalid("cannot delete \"default\" policy")),
+            _ => {}
+        }
+        let _guard = self.changes.lock().await;
+        self.view.delete(&name).await.map_err(Error::from_barrier)?;
+        self.policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
+        self.invalidate();
+        Ok(())
+    }
+
+    fn invalidate(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+fn decode(bytes: &[u8], key: &str) -> Result<PolicyRecord> {
+    let corrupt = |reason: String| Error::CorruptRecord {
+        path: format!("sys/policy/{key}"),
+        reason,
+    };
+    let (version, body) = bytes
+        .split_first()
+        .ok_or_else(|| corrupt("empty record".into()))?;
+    if *version != RECORD_VERSION {
+        return Err(corrupt(format!("unknown policy record version {version}")));
+    }
+    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
 }

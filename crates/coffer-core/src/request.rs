@@ -274,6 +274,8 @@ pub enum Reply {
     NotFoundWithBody(Box<Response>),
     /// Nothing there, with no body at all (404, as Vault answers a PATCH of a missing KV key).
     NotFoundEmpty,
+    /// A successful login: the core issues the token (never reaches the edge).
+    Login(Box<crate::engine::LoginGrant>),
 }
 
 impl Reply {

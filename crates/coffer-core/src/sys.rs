@@ -40,6 +40,13 @@ pub(crate) async fn handle(
     if let Some(reply) = crate::sys_mounts::handle(state, caller, request, rest).await {
         return reply;
     }
+    if let Some(reply) = crate::sys_auth::handle(state, request, rest).await {
+        return reply;
+    }
+    if let Some(reply) = crate::sys_policies::handle(state, core.clock().now(), request, rest).await
+    {
+        return reply;
+    }
     if let Some(wrapping) = rest.strip_prefix("wrapping/") {
         return crate::wrapping::handle(state, core.clock().now(), caller, request, wrapping).await;
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::mount::{MountEntry, MountRequest, Mounted, Tuning};
+use crate::mount::{MountEntry, MountRequest, MountTable, Mounted, Tuning};
 use crate::node::Unsealed;
 use crate::pipeline::Caller;
 use crate::request::{Operation, Reply, Request, Response};
@@ -30,14 +30,14 @@ pub(crate) async fn handle(
     } else if let Some(path) = rest.strip_prefix("mounts/") {
         if let Some(path) = path.strip_suffix("/tune") {
             match op {
-                Operation::Read => read_tune(state, path),
-                _ if write => tune(state, &request.data, path).await,
+                Operation::Read => read_tune(&state.mounts, path),
+                _ if write => tune(&state.mounts, &request.data, path).await,
                 _ => Err(Error::UnsupportedOperation),
             }
         } else {
             match op {
                 Operation::Read => read(state, path),
-                _ if write => enable(state, &request.data, path).await,
+                _ if write => enable(&state.mounts, &request.data, path).await,
                 Operation::Delete => state.mounts.unmount(path).await.map(|()| Reply::NoContent),
                 _ => Err(Error::UnsupportedOperation),
             }
@@ -179,7 +179,11 @@ fn config_map(data: &Map<String, Value>) -> Result<Map<String, Value>> {
     }
 }
 
-async fn enable(state: &Unsealed, data: &Map<String, Value>, path: &str) -> Result<Reply> {
+pub(crate) async fn enable(
+    table: &MountTable,
+    data: &Map<String, Value>,
+    path: &str,
+) -> Result<Reply> {
     let kind = match data.get("type") {
         Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
         _ => return Err(Error::invalid("backend type must be specified as a string")),
@@ -195,7 +199,7 @@ async fn enable(state: &Unsealed, data: &Map<String, Value>, path: &str) -> Resu
         local: params::boolean(data, "local")?.unwrap_or(false),
         seal_wrap: params::boolean(data, "seal_wrap")?.unwrap_or(false),
     };
-    state.mounts.mount(request, false).await?;
+    table.mount(request, false).await?;
     Ok(Reply::NoContent)
 }
 
@@ -207,10 +211,9 @@ fn effective(ttl: u64) -> u64 {
     }
 }
 
-fn read_tune(state: &Unsealed, path: &str) -> Result<Reply> {
+pub(crate) fn read_tune(table: &MountTable, path: &str) -> Result<Reply> {
     let path = crate::mount::normalize_path(path)?;
-    let mounted = state
-        .mounts
+    let mounted = table
         .find_exact(&path)
         .ok_or_else(|| Error::invalid(format!("cannot fetch sysview for path \"{path}\"")))?;
     let entry = &mounted.entry;
@@ -231,14 +234,18 @@ fn read_tune(state: &Unsealed, path: &str) -> Result<Reply> {
     Ok(Reply::ok(Response::with_data(data)))
 }
 
-async fn tune(state: &Unsealed, data: &Map<String, Value>, path: &str) -> Result<Reply> {
+pub(crate) async fn tune(
+    table: &MountTable,
+    data: &Map<String, Value>,
+    path: &str,
+) -> Result<Reply> {
     let tuning = Tuning {
         description: params::string(data, "description")?,
         default_lease_ttl: ttl_setting(data, "default_lease_ttl")?,
         max_lease_ttl: ttl_setting(data, "max_lease_ttl")?,
         options: options_setting(data)?,
     };
-    state.mounts.tune(path, tuning).await?;
+    table.tune(path, tuning).await?;
     Ok(Reply::NoContent)
 }
 

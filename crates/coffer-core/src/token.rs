@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
+use crate::engine::Identity;
 use crate::request::ClientToken;
 use crate::ttl::Ttl;
 use crate::{Error, Result};
@@ -78,9 +79,19 @@ pub struct TokenEntry {
     period: Ttl,
     renewable: bool,
     last_renewal: Option<SystemTime>,
+    identity: Option<Identity>,
+    entity_id: String,
 }
 
 impl TokenEntry {
+    /// Who the token stands for, if anyone.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+    /// The identity entity id ("" when none).
+    pub fn entity_id(&self) -> &str {
+        &self.entity_id
+    }
     /// A stable, non-secret identifier of the token (its salted hash), for data private to it.
     pub fn scope(&self) -> &str {
         self.hash.as_str()
@@ -179,6 +190,10 @@ pub struct TokenRequest {
     pub path: String,
     /// A caller-chosen token id (root only), else random.
     pub id: Option<ClientToken>,
+    /// Who the token stands for (inherited from the parent when `None`).
+    pub identity: Option<Identity>,
+    /// The identity entity id ("" when none).
+    pub entity_id: String,
 }
 
 /// A freshly created token: the only moment its text exists outside the caller.
@@ -206,6 +221,12 @@ struct TokenRecord {
     period_secs: u64,
     renewable: bool,
     last_renewal_nanos: Option<u64>,
+    #[serde(default)]
+    identity_kind: Option<String>,
+    #[serde(default)]
+    identity_name: Option<String>,
+    #[serde(default)]
+    entity_id: String,
 }
 
 fn nanos(time: SystemTime) -> u64 {
@@ -235,6 +256,9 @@ impl TokenEntry {
             period_secs: self.period.as_secs(),
             renewable: self.renewable,
             last_renewal_nanos: self.last_renewal.map(nanos),
+            identity_kind: self.identity.as_ref().map(|i| i.kind.clone()),
+            identity_name: self.identity.as_ref().map(|i| i.name.clone()),
+            entity_id: self.entity_id.clone(),
         };
         let mut out = vec![RECORD_VERSION];
         // Serializing a struct of strings and integers into a Vec cannot fail.
@@ -271,6 +295,11 @@ impl TokenEntry {
             period: Ttl::from_secs(r.period_secs),
             renewable: r.renewable,
             last_renewal: r.last_renewal_nanos.map(from_nanos),
+            identity: match (r.identity_kind, r.identity_name) {
+                (Some(kind), Some(name)) => Some(Identity { kind, name }),
+                _ => None,
+            },
+            entity_id: r.entity_id,
         })
     }
 }
@@ -442,6 +471,14 @@ impl TokenStore {
             period: request.period,
             renewable: request.renewable && !ttl.is_zero(),
             last_renewal: None,
+            identity: request
+                .identity
+                .or_else(|| parent.and_then(|p| p.identity.clone())),
+            entity_id: if request.entity_id.is_empty() {
+                parent.map(|p| p.entity_id.clone()).unwrap_or_default()
+            } else {
+                request.entity_id
+            },
         });
         let mut ops = vec![
             BarrierOp::Expect {

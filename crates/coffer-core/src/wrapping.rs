@@ -128,6 +128,8 @@ pub(crate) async fn wrap(
                 renewable: false,
                 path: creation_path.to_owned(),
                 id: None,
+                identity: None,
+                entity_id: String::new(),
             },
             None,
         )

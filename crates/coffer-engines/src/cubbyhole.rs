@@ -46,6 +46,10 @@ impl EngineFactory for CubbyholeFactory {
         "per-token private secret storage"
     }
 
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     fn build(&self, _mount: &MountInfo) -> Result<Arc<dyn Engine>> {
         Ok(Arc::new(CubbyholeEngine))
     }

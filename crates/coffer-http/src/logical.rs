@@ -121,6 +121,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
             reply
         }
         Ok(Reply::NotFoundEmpty) => StatusCode::NOT_FOUND.into_response(),
+        Ok(Reply::Login(_)) => login_escaped(),
         Err(error) => error_response(&error),
     }
 }
@@ -136,6 +137,15 @@ fn wrap_ttl_from(headers: &HeaderMap) -> Result<Option<Ttl>, Error> {
     let ttl =
         Ttl::parse(text).map_err(|e| Error::invalid(format!("invalid X-Vault-Wrap-TTL: {e}")))?;
     Ok((!ttl.is_zero()).then_some(ttl))
+}
+
+/// The core turns every login grant into a token before replying; one reaching the edge is a bug.
+fn login_escaped() -> Response {
+    tracing::error!("a login grant reached the HTTP edge without a token being issued");
+    let body = coffer_api::ErrorBody {
+        errors: vec!["internal error".to_owned()],
+    };
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
 }
 
 fn token_from(headers: &HeaderMap) -> Option<ClientToken> {
@@ -227,7 +237,12 @@ fn envelope_response(id: &RequestId, path: &str, response: coffer_core::Response
         warnings: (!response.warnings.is_empty()).then_some(response.warnings),
         auth,
     };
-    if LEGACY_TOP_LEVEL.contains(&path) || path == "sys/mounts" || path.starts_with("sys/mounts/") {
+    if LEGACY_TOP_LEVEL.contains(&path)
+        || path == "sys/mounts"
+        || path.starts_with("sys/mounts/")
+        || path == "sys/auth"
+        || path.starts_with("sys/auth/")
+    {
         let mut value = match serde_json::to_value(&envelope) {
             Ok(Value::Object(map)) => map,
             _ => return json_response(StatusCode::OK, &envelope),
@@ -333,6 +348,12 @@ fn batch_item(path: String, outcome: Result<Reply, Error>) -> Value {
         ),
         Ok(Reply::NoContent) => (204, None, Vec::new(), None),
         Ok(Reply::NotFound) | Ok(Reply::NotFoundEmpty) => (404, None, Vec::new(), Some(Vec::new())),
+        Ok(Reply::Login(_)) => (
+            500,
+            None,
+            Vec::new(),
+            Some(vec!["internal error".to_owned()]),
+        ),
         Ok(Reply::NotFoundWithBody(response)) => (
             404,
             response.data.map(Value::Object),

@@ -78,6 +78,10 @@ impl EngineFactory for KvFactory {
         "key/value secret storage"
     }
 
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     fn build(&self, mount: &MountInfo) -> Result<Arc<dyn Engine>> {
         Ok(match KvVersion::from_options(&mount.options)? {
             KvVersion::V1 => Arc::new(v1::KvV1Engine::new()),

@@ -176,6 +176,14 @@ pub(crate) fn outcome(result: coffer_core::Result<Reply>) -> Value {
         Ok(Reply::NotFound) => json!({"status": 404}),
         Ok(Reply::NotFoundWithBody(response)) => body(404, &response),
         Ok(Reply::NotFoundEmpty) => json!({"status": 404, "empty": true}),
+        Ok(Reply::Login(grant)) => json!({
+            "login": {
+                "policies": grant.policies,
+                "identity": {"type": grant.identity.kind, "name": grant.identity.name},
+                "display_name": grant.display_name,
+                "metadata": grant.metadata,
+            }
+        }),
         Err(error) => json!({"error": error.to_string()}),
     }
 }

@@ -8,6 +8,7 @@ mod expiry;
 mod health;
 mod keyring;
 mod mounts;
+mod policies;
 mod seal;
 mod support;
 mod tokens;

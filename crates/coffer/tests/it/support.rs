@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use coffer_client::{Client, ClientConfig};
+use serde_json::Value;
 
 /// The `coffer` binary under test.
 pub(crate) fn coffer_bin() -> &'static str {
@@ -389,4 +390,62 @@ impl Drop for BaoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Masks volatile values inside JSON output and drops `request_id`.
+pub(crate) fn mask_json(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(key, _)| key != "request_id")
+                .map(|(key, value)| (key, mask_json(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(mask_json).collect()),
+        Value::String(text) => Value::String(mask_token(&text)),
+        other => other,
+    }
+}
+
+/// Replaces a timestamp, UUID or mount accessor with a placeholder; anything else is kept.
+pub(crate) fn mask_token(token: &str) -> String {
+    if is_timestamp(token) {
+        "<time>".into()
+    } else if is_uuid(token) {
+        "<uuid>".into()
+    } else if is_accessor(token) {
+        "<accessor>".into()
+    } else {
+        token.into()
+    }
+}
+
+/// `2026-11-22T15:49:48.098676613Z` (RFC 3339 in UTC, any fraction).
+fn is_timestamp(text: &str) -> bool {
+    let shape = text.char_indices().all(|(i, c)| match i {
+        4 | 7 => c == '-',
+        10 => c == 'T',
+        13 | 16 => c == ':',
+        0..=18 => c.is_ascii_digit(),
+        _ => c.is_ascii_digit() || c == '.' || c == 'Z',
+    });
+    shape && text.len() >= 20 && text.ends_with('Z')
+}
+
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// `kv_492f3343`, `cubbyhole_f33e74df`: a mount type, `_`, eight hex digits.
+fn is_accessor(text: &str) -> bool {
+    text.rsplit_once('_').is_some_and(|(kind, id)| {
+        !kind.is_empty()
+            && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && id.len() == 8
+            && id.chars().all(|c| c.is_ascii_hexdigit())
+    })
 }

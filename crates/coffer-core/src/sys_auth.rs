@@ -1,0 +1,85 @@
+//! `sys/auth` (list, enable, read, disable, tune): auth methods mounted below `auth/`, with the
+//! built-in token method shown as `token/`, in the same shapes as `sys/mounts`.
+
+use serde_json::{Map, Value, json};
+
+use crate::node::Unsealed;
+use crate::request::{Operation, Reply, Request, Response};
+use crate::sys_mounts::{enable, entry_json, read_tune, tune};
+use crate::{Error, Result, VERSION};
+
+/// Serves `sys/auth…`; `None` for other paths.
+pub(crate) async fn handle(
+    state: &Unsealed,
+    request: &Request,
+    rest: &str,
+) -> Option<Result<Reply>> {
+    let op = request.operation;
+    let write = matches!(op, Operation::Update | Operation::Create);
+    let reply = if rest == "auth" {
+        match op {
+            Operation::Read => Ok(list(state)),
+            _ => Err(Error::UnsupportedOperation),
+        }
+    } else if let Some(path) = rest.strip_prefix("auth/") {
+        if let Some(path) = path.strip_suffix("/tune") {
+            match op {
+                Operation::Read => read_tune(&state.auth, path),
+                _ if write => tune(&state.auth, &request.data, path).await,
+                _ => Err(Error::UnsupportedOperation),
+            }
+        } else {
+            match op {
+                Operation::Read => read(state, path),
+                _ if write => enable(&state.auth, &request.data, path).await,
+                Operation::Delete => state.auth.unmount(path).await.map(|()| Reply::NoContent),
+                _ => Err(Error::UnsupportedOperation),
+            }
+        }
+    } else {
+        return None;
+    };
+    Some(reply)
+}
+
+fn token_entry(state: &Unsealed) -> Value {
+    json!({
+        "accessor": format!("auth_token_{}", state.cluster.id.chars().take(8).collect::<String>()),
+        "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0, "token_type": "default-service"},
+        "description": "token based credentials",
+        "external_entropy_access": false,
+        "local": false,
+        "options": null,
+        "plugin_version": "",
+        "running_plugin_version": format!("v{VERSION}+builtin.coffer"),
+        "running_sha256": "",
+        "seal_wrap": false,
+        "type": "token",
+        "uuid": state.cluster.id,
+    })
+}
+
+fn list(state: &Unsealed) -> Reply {
+    let mut mounts = Map::new();
+    for mounted in state.auth.list() {
+        mounts.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
+    }
+    mounts.insert("token/".into(), token_entry(state));
+    Reply::ok(Response::with_data(mounts))
+}
+
+fn read(state: &Unsealed, path: &str) -> Result<Reply> {
+    let path = crate::mount::normalize_path(path)?;
+    let entry = if path == "token/" {
+        token_entry(state)
+    } else {
+        match state.auth.find_exact(&path) {
+            Some(mounted) => entry_json(&mounted.entry),
+            None => return Err(Error::invalid(format!("no matching mount at \"{path}\""))),
+        }
+    };
+    match entry {
+        Value::Object(map) => Ok(Reply::ok(Response::with_data(map))),
+        _ => Ok(Reply::NotFound),
+    }
+}
