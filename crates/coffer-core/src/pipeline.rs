@@ -32,10 +32,10 @@ impl Core {
         let path = request.path.as_str();
         let now = self.clock().now();
         let target = route(&state, path);
-        if let Target::Auth(mounted, rest) = &target {
-            if mounted.is_unauthenticated(rest) {
-                return self.login(&state, &request, mounted, rest, now).await;
-            }
+        if let Target::Auth(mounted, rest) = &target
+            && mounted.is_unauthenticated(rest)
+        {
+            return self.login(&state, &request, mounted, rest, now).await;
         }
         let token = request.token.clone().ok_or(Error::PermissionDenied)?;
         let entry = state.tokens.authenticate(&token).await?;
