@@ -230,6 +230,16 @@ async fn create(
     };
     let num_uses = params::unsigned(data, "num_uses")?.unwrap_or(0);
     let num_uses = u32::try_from(num_uses).map_err(|_| Error::invalid("num_uses is too large"))?;
+    // Naming who a token stands for is for brokers: root or sudo on the create path.
+    let identity = match data.get("identity") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) if privileged => Some(crate::grants::parse_identity(Some(value))?),
+        Some(_) => {
+            return Err(Error::invalid(
+                "root or sudo privileges required to set the identity of a token",
+            ));
+        }
+    };
     let request = TokenRequest {
         policies,
         meta: params::string_map(data, "meta")?.unwrap_or_default(),
@@ -245,7 +255,7 @@ async fn create(
             "auth/token/create".into()
         },
         id: id.map(ClientToken::new),
-        identity: None,
+        identity,
         entity_id: String::new(),
     };
     let issued = tokens

@@ -7,6 +7,7 @@ mod auth_token;
 pub mod clock;
 pub mod engine;
 mod error;
+mod grants;
 mod identity;
 mod mount;
 mod node;

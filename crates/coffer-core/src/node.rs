@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
+use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
 use crate::mount::{EngineRegistry, MountRequest, MountTable, TableKind};
 use crate::policy_store::PolicyStore;
@@ -64,6 +65,7 @@ pub struct DevInit {
 
 /// What exists only while unsealed.
 pub(crate) struct Unsealed {
+    pub(crate) grants: GrantStore,
     pub(crate) identity: IdentityStore,
     pub(crate) mounts: Arc<MountTable>,
     pub(crate) auth: Arc<MountTable>,
@@ -213,7 +215,9 @@ impl Core {
         let tokens =
             TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone(), hook).await?;
         let identity = IdentityStore::load(self.barrier.view("identity/")).await?;
+        let grants = GrantStore::load(self.barrier.view("sys/grants/")).await?;
         let state = Arc::new(Unsealed {
+            grants,
             identity,
             mounts,
             auth,
@@ -432,7 +436,10 @@ impl Core {
     /// on a timer; tests call it after moving a manual clock.
     pub async fn reap_expired(&self) -> Result<usize> {
         match self.unsealed() {
-            Ok(state) => state.tokens.reap_expired().await,
+            Ok(state) => {
+                let grants = state.grants.reap_expired(self.clock.now()).await?;
+                Ok(state.tokens.reap_expired().await? + grants)
+            }
             Err(_) => Ok(0),
         }
     }

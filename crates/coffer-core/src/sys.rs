@@ -47,6 +47,19 @@ pub(crate) async fn handle(
     {
         return reply;
     }
+    if rest == "grants" || rest.starts_with("grants/") {
+        let created_by = caller.entry.display_name().to_owned();
+        return state
+            .grants
+            .handle(
+                core.clock().now(),
+                request.operation,
+                &request.data,
+                rest,
+                &created_by,
+            )
+            .await;
+    }
     if let Some(wrapping) = rest.strip_prefix("wrapping/") {
         return crate::wrapping::handle(state, core.clock().now(), caller, request, wrapping).await;
     }

@@ -5,6 +5,7 @@
 mod envelope;
 mod errors;
 mod expiry;
+mod grants;
 mod health;
 mod keyring;
 mod mounts;
