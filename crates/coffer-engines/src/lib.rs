@@ -1,6 +1,8 @@
-//! Logical backends (secrets engines) behind `coffer_core::engine::Engine`: KV version 1 and 2
-//! and the per-token cubbyhole. Each engine sees only its mount's storage view and the request
-//! relative to its mount; it knows nothing of HTTP, tokens' contents or other mounts.
+//! Logical backends behind `coffer_core::engine::Engine`: the secrets engines KV version 1 and 2
+//! and the per-token cubbyhole, and the auth methods userpass (people) and approle (agents and
+//! CI), whose logins hand the core a `LoginGrant`. Each engine sees only its mount's storage view
+//! and the request relative to its mount; it knows nothing of HTTP, tokens' contents or other
+//! mounts.
 //!
 //! Engines fail with `coffer_core::Error`, the error type of the `Engine` trait they implement;
 //! this crate adds no error type of its own.
@@ -9,14 +11,19 @@ use std::sync::Arc;
 
 use coffer_core::engine::EngineFactory;
 
+pub mod approle;
+mod auth;
 pub mod cubbyhole;
 pub mod kv;
+pub mod userpass;
 
 /// The factories of every engine this crate provides, for the core's registry.
 pub fn factories() -> Vec<Arc<dyn EngineFactory>> {
     vec![
         Arc::new(kv::KvFactory),
         Arc::new(cubbyhole::CubbyholeFactory),
+        Arc::new(userpass::UserpassFactory),
+        Arc::new(approle::ApproleFactory),
     ]
 }
 
@@ -58,6 +65,17 @@ mod tests {
             .copied()
             .collect();
         kinds.sort_unstable();
-        assert_eq!(kinds, ["cubbyhole", "generic", "kv", "kv-v1", "kv-v2"]);
+        assert_eq!(
+            kinds,
+            [
+                "approle",
+                "cubbyhole",
+                "generic",
+                "kv",
+                "kv-v1",
+                "kv-v2",
+                "userpass"
+            ]
+        );
     }
 }

@@ -51,8 +51,31 @@ pub(crate) enum Command {
     /// Create, look up, renew and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Authenticate with a token and store it for later commands.
+    /// Authenticate (with a token, userpass or approle) and store the token for later commands.
     Login(LoginArgs),
+    /// Write, read, list, delete and format ACL policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Enable, disable and list auth methods.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Read any API path, e.g. `sys/policies/acl/default`.
+    Read(ReadArgs),
+    /// Write `key=value` data (or a JSON object on stdin) to any API path.
+    Write(WriteArgs),
+    /// List the keys under any API path.
+    List {
+        /// The path, e.g. `secret/metadata/app` or `sys/policies/acl`.
+        path: String,
+    },
+    /// Delete any API path.
+    Delete {
+        /// The path, e.g. `secret/data/app/db`.
+        path: String,
+    },
+    /// Role-based access to KV secrets: compile a JSON access file into per-group policies.
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Manage secrets engines: list, enable, disable, tune.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -204,14 +227,148 @@ pub(crate) struct TokenCreateArgs {
     pub(crate) field: Option<String>,
 }
 
+/// How `coffer login` authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LoginMethod {
+    /// An existing token.
+    Token,
+    /// A username and password (`username=… password=…`).
+    Userpass,
+    /// An AppRole role ID and secret ID (`role_id=… secret_id=…`).
+    Approle,
+}
+
+impl LoginMethod {
+    /// The method's name, which is also its default mount path.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            LoginMethod::Token => "token",
+            LoginMethod::Userpass => "userpass",
+            LoginMethod::Approle => "approle",
+        }
+    }
+}
+
 /// `coffer login`.
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The token; `-` reads it from stdin; prompted for when omitted.
-    pub(crate) token: Option<String>,
+    /// With -method=token: the token (`-` reads it from stdin; prompted for when omitted).
+    /// Otherwise `key=value` credentials, e.g. `username=alice` (the password is prompted for,
+    /// or read from stdin, when omitted).
+    pub(crate) args: Vec<String>,
+    /// The auth method.
+    #[arg(long, value_enum, default_value_t = LoginMethod::Token)]
+    pub(crate) method: LoginMethod,
+    /// The auth method's mount path (default: the method's name).
+    #[arg(long)]
+    pub(crate) path: Option<String>,
     /// Do not store the token.
     #[arg(long = "no-store")]
     pub(crate) no_store: bool,
+    /// Print only this field (e.g. token).
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer policy …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Upload a policy from a file (`-` reads stdin).
+    Write {
+        /// The policy's name.
+        name: String,
+        /// The HCL or JSON policy file, or `-` for stdin.
+        file: String,
+    },
+    /// Print a policy's text.
+    Read {
+        /// The policy's name.
+        name: String,
+    },
+    /// List the policy names.
+    List,
+    /// Delete a policy.
+    Delete {
+        /// The policy's name.
+        name: String,
+    },
+    /// Check a local policy file and rewrite it in canonical form.
+    Fmt {
+        /// The HCL or JSON policy file.
+        file: PathBuf,
+    },
+}
+
+/// `coffer auth …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuthCommand {
+    /// Enable an auth method (`userpass`, `approle`, …) at a path.
+    Enable(AuthEnableArgs),
+    /// Disable the auth method at a path, revoking its tokens.
+    Disable {
+        /// The mount path, e.g. `userpass`.
+        path: String,
+    },
+    /// List the enabled auth methods.
+    List,
+}
+
+/// `coffer auth enable`.
+#[derive(Debug, Args)]
+pub(crate) struct AuthEnableArgs {
+    /// The method type, e.g. `userpass`.
+    pub(crate) method: String,
+    /// Where to mount it under `auth/` (default: the method type).
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// A human-friendly description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+}
+
+/// `coffer read`.
+#[derive(Debug, Args)]
+pub(crate) struct ReadArgs {
+    /// The path, e.g. `secret/data/app/db`.
+    pub(crate) path: String,
+    /// Print only this field.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer write`.
+#[derive(Debug, Args)]
+pub(crate) struct WriteArgs {
+    /// The path, e.g. `sys/policies/acl/app`.
+    pub(crate) path: String,
+    /// `key=value`, `key=@file`, `key=-` (stdin), or `-` alone for a JSON object on stdin.
+    pub(crate) data: Vec<String>,
+    /// Write even with no data.
+    #[arg(long, short = 'f')]
+    pub(crate) force: bool,
+    /// Print only this field of the reply.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer access …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccessCommand {
+    /// Compile a role-based access file into one `access-<group>` policy per group, attach
+    /// each to its identity group, and retire the policies of groups no longer named.
+    Apply {
+        /// The JSON access file: `{"secrets": {"<glob>": {"read": ["<group>", …], …}}}`.
+        file: PathBuf,
+        /// The KV v2 mount the globs are relative to.
+        #[arg(long, default_value = "secret")]
+        mount: String,
+    },
+    /// Show the rules of every `access-*` policy: path, group, capabilities.
+    Show {
+        /// Show only paths under this mount.
+        #[arg(long, default_value = "secret")]
+        mount: String,
+    },
 }
 
 /// `coffer secrets …`.
@@ -652,6 +809,87 @@ mod tests {
         match cli.command {
             Command::Token(TokenCommand::Lookup { token, .. }) => {
                 assert_eq!(token.as_deref(), Some("s.abc"))
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn login_methods_and_credentials() {
+        match parse(&[
+            "coffer",
+            "login",
+            "-method=userpass",
+            "username=alice",
+            "-path=people",
+            "-no-store",
+        ])
+        .command
+        {
+            Command::Login(args) => {
+                assert_eq!(args.method, LoginMethod::Userpass);
+                assert_eq!(args.path.as_deref(), Some("people"));
+                assert_eq!(args.args, ["username=alice"]);
+                assert!(args.no_store);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "login", "s.abc"]).command {
+            Command::Login(args) => {
+                assert_eq!(args.method, LoginMethod::Token);
+                assert_eq!(args.args, ["s.abc"]);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        let args = normalize_args(["coffer", "login", "-method=ldap"].map(OsString::from));
+        assert!(
+            Cli::try_parse_from(args).is_err(),
+            "unknown methods are refused"
+        );
+    }
+
+    #[test]
+    fn generic_and_access_commands() {
+        match parse(&[
+            "coffer",
+            "write",
+            "-f",
+            "auth/approle/role/x/secret-id",
+            "-field=secret_id",
+        ])
+        .command
+        {
+            Command::Write(args) => {
+                assert!(args.force && args.data.is_empty());
+                assert_eq!(args.field.as_deref(), Some("secret_id"));
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "write", "secret/data/x", "-", "a=b"]).command {
+            Command::Write(args) => assert_eq!(args.data, ["-", "a=b"]),
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "access", "apply", "access.json", "-mount=kv"]).command {
+            Command::Access(AccessCommand::Apply { file, mount }) => {
+                assert_eq!((file, mount.as_str()), (PathBuf::from("access.json"), "kv"))
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "access", "show"]).command {
+            Command::Access(AccessCommand::Show { mount }) => assert_eq!(mount, "secret"),
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "auth", "enable", "userpass", "-description=staff"]).command {
+            Command::Auth(AuthCommand::Enable(args)) => {
+                assert_eq!(args.method, "userpass");
+                assert_eq!(args.description.as_deref(), Some("staff"));
+                assert_eq!(args.path, None);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["coffer", "policy", "write", "app", "-"]).command {
+            Command::Policy(PolicyCommand::Write { name, file }) => {
+                assert_eq!((name.as_str(), file.as_str()), ("app", "-"))
             }
             other => panic!("parsed {other:?}"),
         }

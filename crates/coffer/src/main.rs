@@ -112,6 +112,27 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Kv(command) => {
             commands::kv::run(&connection::client(&cli.client)?, format, command).await
         }
+        Command::Policy(command) => {
+            commands::policy::run(&connection::client(&cli.client)?, format, command).await
+        }
+        Command::Auth(command) => {
+            commands::auth::run(&connection::client(&cli.client)?, format, command).await
+        }
+        Command::Read(args) => {
+            commands::generic::read_command(&connection::client(&cli.client)?, format, args).await
+        }
+        Command::Write(args) => {
+            commands::generic::write_command(&connection::client(&cli.client)?, format, args).await
+        }
+        Command::List { path } => {
+            commands::generic::list_command(&connection::client(&cli.client)?, format, &path).await
+        }
+        Command::Delete { path } => {
+            commands::generic::delete_command(&connection::client(&cli.client)?, &path).await
+        }
+        Command::Access(command) => {
+            commands::access::run(&connection::client(&cli.client)?, format, command).await
+        }
     }
 }
 

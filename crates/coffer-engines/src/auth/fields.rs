@@ -78,9 +78,9 @@ pub(crate) fn duration(data: &Map<String, Value>, field: &str) -> Result<Option<
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.trim().is_empty() => Ok(Some(Ttl::ZERO)),
-        Some(value) => Ttl::from_json(value)
-            .map(Some)
-            .map_err(|e| Error::invalid(format!("error converting input for field {field:?}: {e}"))),
+        Some(value) => Ttl::from_json(value).map(Some).map_err(|e| {
+            Error::invalid(format!("error converting input for field {field:?}: {e}"))
+        }),
     }
 }
 
@@ -213,7 +213,10 @@ mod tests {
                 .map(|s| s.map(|s| s.as_str().to_owned()))
                 .map_err(|e| e.to_string())
         };
-        assert_eq!(read(json!({"f": "hunter2"})), Ok(Some("hunter2".to_owned())));
+        assert_eq!(
+            read(json!({"f": "hunter2"})),
+            Ok(Some("hunter2".to_owned()))
+        );
         assert_eq!(read(json!({})), Ok(None));
         let error = read(json!({"f": ["hunter2"]})).expect_err("a list is not a secret");
         assert!(!error.contains("hunter2"), "{error}");
@@ -247,7 +250,8 @@ mod tests {
 
     #[test]
     fn counts() {
-        let range = "error converting input for field \"f\": expected a whole number from 0 to 4294967295";
+        let range =
+            "error converting input for field \"f\": expected a whole number from 0 to 4294967295";
         check(count, json!({"f": 3}), Ok(Some(3)));
         check(count, json!({"f": "3"}), Ok(Some(3)));
         check(count, json!({"f": ""}), Ok(Some(0)));
@@ -322,8 +326,16 @@ mod tests {
                     .collect::<BTreeMap<_, _>>(),
             ))
         };
-        check(string_map, json!({"f": {"a": "b", "n": 1}}), map(&[("a", "b"), ("n", "1")]));
-        check(string_map, json!({"f": "{\"a\": \"b\"}"}), map(&[("a", "b")]));
+        check(
+            string_map,
+            json!({"f": {"a": "b", "n": 1}}),
+            map(&[("a", "b"), ("n", "1")]),
+        );
+        check(
+            string_map,
+            json!({"f": "{\"a\": \"b\"}"}),
+            map(&[("a", "b")]),
+        );
         check(string_map, json!({"f": ""}), map(&[]));
         check(string_map, json!({}), Ok(None));
         check(

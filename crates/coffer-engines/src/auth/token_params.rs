@@ -152,11 +152,6 @@ impl TokenParams {
         Ok(())
     }
 
-    /// The policies of issued tokens.
-    pub(crate) fn policies(&self) -> &[String] {
-        &self.policies
-    }
-
     /// Adds the fields of Vault's read shape (`token_policies`, `token_ttl`, …) to `out`.
     pub(crate) fn write_fields(&self, out: &mut Map<String, Value>) {
         let fields = [
@@ -279,12 +274,19 @@ mod tests {
             }))),
         );
         check(
-            &[json!({"token_policies": ["a"]}), json!({"token_policies": ""})],
+            &[
+                json!({"token_policies": ["a"]}),
+                json!({"token_policies": ""}),
+            ],
             Ok(shape(json!({}))),
         );
         check(
-            &[json!({"token_type": "service", "token_explicit_max_ttl": 60, "token_bound_cidrs": []})],
-            Ok(shape(json!({"token_type": "service", "token_explicit_max_ttl": 60}))),
+            &[
+                json!({"token_type": "service", "token_explicit_max_ttl": 60, "token_bound_cidrs": []}),
+            ],
+            Ok(shape(
+                json!({"token_type": "service", "token_explicit_max_ttl": 60}),
+            )),
         );
     }
 
@@ -308,23 +310,32 @@ mod tests {
         );
         check(
             &[json!({"token_strictly_bind_ip": true})],
-            Err("token_strictly_bind_ip is not supported: tokens are not bound to client addresses"),
+            Err(
+                "token_strictly_bind_ip is not supported: tokens are not bound to client addresses",
+            ),
         );
         check(
             &[json!({"token_type": "batch"})],
             Err("token_type \"batch\" is not supported: only service tokens are issued"),
         );
-        check(&[json!({"token_type": "odd"})], Err("invalid token_type \"odd\""));
+        check(
+            &[json!({"token_type": "odd"})],
+            Err("invalid token_type \"odd\""),
+        );
         check(
             &[json!({"token_num_uses": -1})],
-            Err("error converting input for field \"token_num_uses\": expected a whole number from 0 to 4294967295"),
+            Err(
+                "error converting input for field \"token_num_uses\": expected a whole number from 0 to 4294967295",
+            ),
         );
     }
 
     #[test]
     fn a_refused_update_changes_nothing() {
         let mut params = TokenParams::default();
-        let Value::Object(bad) = json!({"token_policies": ["x"], "token_ttl": "2h", "token_max_ttl": "1h"}) else {
+        let Value::Object(bad) =
+            json!({"token_policies": ["x"], "token_ttl": "2h", "token_max_ttl": "1h"})
+        else {
             panic!("test bodies are JSON objects");
         };
         let update = TokenParamsUpdate::parse(&bad).expect("the fields parse");
@@ -354,7 +365,13 @@ mod tests {
         assert_eq!(max_ttl(json!({})), 0);
         assert_eq!(max_ttl(json!({"token_max_ttl": 60})), 60);
         assert_eq!(max_ttl(json!({"token_explicit_max_ttl": 90})), 90);
-        assert_eq!(max_ttl(json!({"token_max_ttl": 60, "token_explicit_max_ttl": 90})), 60);
-        assert_eq!(max_ttl(json!({"token_max_ttl": 120, "token_explicit_max_ttl": 90})), 90);
+        assert_eq!(
+            max_ttl(json!({"token_max_ttl": 60, "token_explicit_max_ttl": 90})),
+            60
+        );
+        assert_eq!(
+            max_ttl(json!({"token_max_ttl": 120, "token_explicit_max_ttl": 90})),
+            90
+        );
     }
 }

@@ -179,9 +179,14 @@ pub(crate) fn outcome(result: coffer_core::Result<Reply>) -> Value {
         Ok(Reply::Login(grant)) => json!({
             "login": {
                 "policies": grant.policies,
-                "identity": {"type": grant.identity.kind, "name": grant.identity.name},
+                "identity": {"kind": grant.identity.kind, "name": grant.identity.name},
                 "display_name": grant.display_name,
                 "metadata": grant.metadata,
+                "ttl": grant.ttl.as_secs(),
+                "max_ttl": grant.max_ttl.as_secs(),
+                "period": grant.period.as_secs(),
+                "num_uses": grant.num_uses,
+                "no_default_policy": grant.no_default_policy,
             }
         }),
         Err(error) => json!({"error": error.to_string()}),
@@ -206,6 +211,11 @@ pub(crate) fn no_content() -> Value {
 /// The outcome of a plain 404.
 pub(crate) fn not_found() -> Value {
     json!({"status": 404})
+}
+
+/// The outcome of a login grant: every field of the `LoginGrant` (TTLs in seconds).
+pub(crate) fn login(grant: Value) -> Value {
+    json!({ "login": grant })
 }
 
 /// The outcome of an error with `message`.

@@ -6,15 +6,15 @@
 //! `Key  Value` tables, or the reply envelope with `-format=json|yaml`. Failures that are not
 //! API errors (`No value found at …`) are reported on stderr with exit code 2.
 
-use std::io::Read;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use coffer_api::Envelope;
-use coffer_client::{Client, RawReply};
+use coffer_client::Client;
 use serde_json::{Map, Value, json};
 
-use super::{Outcome, print_raw, string_pairs};
+use super::generic::{failure, list_keys, print_field, read, secret_json, secret_of, write};
+use super::{Outcome, data, string_pairs};
 use crate::cli::{
     KvCommand, KvDeleteArgs, KvGetArgs, KvListArgs, KvMetadataCommand, KvMetadataSettings,
     KvPatchArgs, KvPathArgs, KvPutArgs, KvRollbackArgs, KvVersionsArgs,
@@ -188,63 +188,6 @@ async fn locate(client: &Client, mount: Option<&str>, path: &str) -> anyhow::Res
     }
 }
 
-/// Turns a reply into a secret like Vault's `kvReadRequest`: a 404 that still carries data or
-/// warnings (a deleted version's metadata) is a secret; any other 404, or no body, is `None`.
-fn secret_of(reply: RawReply) -> anyhow::Result<Option<Envelope>> {
-    let Some(body) = reply.body else {
-        return Ok(None);
-    };
-    let secret: Envelope = serde_json::from_value(body).context("decoding the server's reply")?;
-    if reply.status == 404 {
-        let has_data = secret.data.as_ref().is_some_and(|data| !data.is_empty());
-        let has_warnings = secret
-            .warnings
-            .as_ref()
-            .is_some_and(|warnings| !warnings.is_empty());
-        if !(has_data || has_warnings) {
-            return Ok(None);
-        }
-    }
-    Ok(Some(secret))
-}
-
-/// `GET <path>` as a secret.
-async fn read(client: &Client, path: &str) -> anyhow::Result<Option<Envelope>> {
-    let reply = client
-        .raw("GET", path, None)
-        .await
-        .with_context(|| format!("reading {path}"))?;
-    secret_of(reply)
-}
-
-/// `PUT <path>` (how Vault's CLI writes) and the reply, if any.
-async fn write(client: &Client, path: &str, body: &Value) -> anyhow::Result<Option<Envelope>> {
-    let reply = client
-        .raw("PUT", path, Some(body))
-        .await
-        .with_context(|| format!("writing data to {path}"))?;
-    secret_of(reply)
-}
-
-/// Reports a failure on stderr and exits 2, like Vault's CLI.
-fn failure(message: &str) -> anyhow::Result<Outcome> {
-    output::error_line(message);
-    Ok(Outcome::Failure)
-}
-
-/// The reply as `-format=json|yaml` shows it: the envelope without null `wrap_info`/`auth`.
-fn secret_json(secret: &Envelope) -> anyhow::Result<Value> {
-    let mut value = serde_json::to_value(secret).context("encoding the reply")?;
-    if let Some(map) = value.as_object_mut() {
-        for key in ["wrap_info", "auth"] {
-            if map.get(key).is_some_and(Value::is_null) {
-                map.remove(key);
-            }
-        }
-    }
-    Ok(value)
-}
-
 /// The `=== Secret Path ===` header, the path and a blank line.
 fn print_path(title: &str, path: &str) {
     output::line(&output::padded_header(title, path.chars().count()));
@@ -263,22 +206,6 @@ fn print_map(title: &str, map: &Map<String, Value>) {
             .collect();
         output::table(&rows);
     }
-}
-
-/// `-field`: one value, raw (`%v` text for tables, encoded for JSON/YAML), with a newline only
-/// on a terminal. A missing or null field exits 1 like Vault's `PrintRawField`.
-fn print_field(format: Format, map: &Map<String, Value>, field: &str) -> anyhow::Result<Outcome> {
-    let value = map
-        .get(field)
-        .filter(|value| !value.is_null())
-        .with_context(|| format!("Field {field:?} not present in secret"))?;
-    let text = match format {
-        Format::Table => output::cell(value),
-        Format::Json => serde_json::to_string_pretty(value).context("encoding the field")?,
-        Format::Yaml => output::to_yaml(value).trim_end().to_owned(),
-    };
-    print_raw(&text);
-    Ok(Outcome::Success)
 }
 
 /// Prints a write's reply like `kv put`: the path and the new version's metadata, the
@@ -308,75 +235,6 @@ fn print_written(
     Ok(Outcome::Success)
 }
 
-/// Builds a secret's data from arguments the way Vault's `kvbuilder` does: `key=value`;
-/// `key=@file` reads a file; `key=-` reads all of stdin; a lone `-` merges a JSON object read
-/// from stdin; `key=\@x` is the literal `@x`; a repeated key collects its values in a list.
-/// Stdin can be read once. Errors never repeat a value.
-fn parse_data(args: &[String], stdin: &mut dyn Read) -> anyhow::Result<Map<String, Value>> {
-    let mut data = Map::new();
-    let mut stdin_used = false;
-    let mut read_stdin = || -> anyhow::Result<String> {
-        if stdin_used {
-            anyhow::bail!("stdin can be read only once");
-        }
-        stdin_used = true;
-        let mut text = String::new();
-        stdin.read_to_string(&mut text).context("reading stdin")?;
-        Ok(text)
-    };
-    for (index, arg) in args.iter().enumerate() {
-        if arg.is_empty() {
-            continue;
-        }
-        if arg == "-" {
-            let text = read_stdin()?;
-            // Parse to a Value first: serde's type errors would quote the input.
-            let parsed: Value =
-                serde_json::from_str(&text).context("stdin does not hold valid JSON")?;
-            let Value::Object(object) = parsed else {
-                anyhow::bail!("stdin must hold a JSON object");
-            };
-            data.extend(object);
-            continue;
-        }
-        let Some((key, raw)) = arg.split_once('=') else {
-            anyhow::bail!(
-                "argument {} must be key=value, key=@file, key=- or a lone -",
-                index + 1
-            );
-        };
-        if key.is_empty() {
-            anyhow::bail!("argument {} has no key before the =", index + 1);
-        }
-        let value = if let Some(file) = raw.strip_prefix('@') {
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading the value of {key} from {file}"))?
-        } else if let Some(literal) = raw.strip_prefix("\\@") {
-            format!("@{literal}")
-        } else if raw == "-" {
-            read_stdin()?
-        } else {
-            raw.to_owned()
-        };
-        insert_repeated(&mut data, key, Value::String(value));
-    }
-    Ok(data)
-}
-
-/// Inserts a value; a key seen before turns into a list of all its values.
-fn insert_repeated(data: &mut Map<String, Value>, key: &str, value: Value) {
-    match data.get_mut(key) {
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Value::Array(vec![first, value]);
-        }
-        None => {
-            data.insert(key.to_owned(), value);
-        }
-    }
-}
-
 /// The `-versions` values as Vault's CLI sends them: strings, split on commas.
 fn version_list(versions: &[String]) -> Vec<Value> {
     versions
@@ -392,7 +250,7 @@ async fn put(client: &Client, format: Format, args: KvPutArgs) -> anyhow::Result
     if args.data.is_empty() {
         anyhow::bail!("Must supply data");
     }
-    let data = parse_data(&args.data, &mut std::io::stdin())?;
+    let data = data::parse(&args.data, &mut std::io::stdin())?;
     let target = locate(client, args.target.mount.as_deref(), &args.target.path).await?;
     let path = target.path("data");
     let body = if target.v2 {
@@ -458,33 +316,7 @@ async fn list(client: &Client, format: Format, args: KvListArgs) -> anyhow::Resu
     let path = args.path.as_deref().unwrap_or_default();
     let target = locate(client, args.mount.as_deref(), path).await?;
     let path = target.path("metadata");
-    let reply = client
-        .raw("GET", &format!("{path}?list=true"), None)
-        .await
-        .with_context(|| format!("listing {path}"))?;
-    let secret = secret_of(reply)?;
-    let data = secret.and_then(|secret| secret.data);
-    let keys = data
-        .as_ref()
-        .and_then(|data| data.get("keys"))
-        .and_then(Value::as_array);
-    match (format, keys) {
-        (Format::Table, Some(keys)) => {
-            let keys: Vec<String> = keys.iter().map(output::cell).collect();
-            output::list("Keys", &keys);
-            Ok(Outcome::Success)
-        }
-        (Format::Json | Format::Yaml, Some(keys)) => {
-            output::encoded(format, &Value::Array(keys.clone()));
-            Ok(Outcome::Success)
-        }
-        (Format::Json | Format::Yaml, None) => {
-            output::encoded(format, &json!({}));
-            Ok(Outcome::Failure)
-        }
-        (Format::Table, None) if data.is_none() => failure(&format!("No value found at {path}")),
-        (Format::Table, None) => failure(&format!("No entries found at {path}")),
-    }
+    list_keys(client, format, &path).await
 }
 
 /// How a patch ended.
@@ -500,7 +332,7 @@ async fn patch(client: &Client, format: Format, args: KvPatchArgs) -> anyhow::Re
     if args.data.is_empty() && args.remove_data.is_empty() {
         anyhow::bail!("Must supply data");
     }
-    let mut data = parse_data(&args.data, &mut std::io::stdin())?;
+    let mut data = data::parse(&args.data, &mut std::io::stdin())?;
     for key in &args.remove_data {
         data.insert(key.clone(), Value::Null);
     }
@@ -974,63 +806,6 @@ mod tests {
         args.iter().map(|a| (*a).to_owned()).collect()
     }
 
-    /// `check(args, stdin, expected data)`.
-    fn check_data(args: &[&str], stdin: &str, expected: Value) {
-        let got = parse_data(&strings(args), &mut stdin.as_bytes())
-            .unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
-        assert_eq!(Value::Object(got), expected, "{args:?}");
-    }
-
-    fn check_data_error(args: &[&str], stdin: &str, expected: &str) {
-        match parse_data(&strings(args), &mut stdin.as_bytes()) {
-            Ok(data) => panic!("{args:?} parsed as {data:?}"),
-            Err(error) => assert_eq!(format!("{error:#}"), expected, "{args:?}"),
-        }
-    }
-
-    #[test]
-    fn data_arguments() {
-        check_data(&["a=b"], "", json!({"a": "b"}));
-        check_data(&["a=b", "c=d=e"], "", json!({"a": "b", "c": "d=e"}));
-        check_data(&["empty="], "", json!({"empty": ""}));
-        check_data(&["", "a=1"], "", json!({"a": "1"}));
-        check_data(&["a=1", "a=2", "a=3"], "", json!({"a": ["1", "2", "3"]}));
-        check_data(&["at=\\@home"], "", json!({"at": "@home"}));
-        check_data(&["pw=-"], "line\n", json!({"pw": "line\n"}));
-        check_data(&["-"], r#"{"n": 1, "s": "x"}"#, json!({"n": 1, "s": "x"}));
-        check_data(&["-", "s=y"], r#"{"s": "x"}"#, json!({"s": ["x", "y"]}));
-    }
-
-    #[test]
-    fn data_argument_errors_do_not_echo_values() {
-        check_data_error(
-            &["s3cr3t"],
-            "",
-            "argument 1 must be key=value, key=@file, key=- or a lone -",
-        );
-        check_data_error(&["=v"], "", "argument 1 has no key before the =");
-        check_data_error(&["a=-", "b=-"], "x", "stdin can be read only once");
-        check_data_error(&["-"], "\"s3cr3t\"", "stdin must hold a JSON object");
-        let error = parse_data(&strings(&["-"]), &mut "s3cr3t".as_bytes())
-            .map(|_| ())
-            .map_err(|e| format!("{e:#}"));
-        assert!(
-            error.as_ref().is_err_and(|e| !e.contains("s3cr3t")),
-            "{error:?}"
-        );
-    }
-
-    #[test]
-    fn data_from_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("key.pem");
-        std::fs::write(&file, "-----BEGIN-----\nabc\n").expect("write");
-        let arg = format!("cert=@{}", file.display());
-        check_data(&[&arg], "", json!({"cert": "-----BEGIN-----\nabc\n"}));
-        let missing = format!("cert=@{}", dir.path().join("nope").display());
-        assert!(parse_data(&strings(&[&missing]), &mut "".as_bytes()).is_err());
-    }
-
     #[test]
     fn versions_are_strings() {
         assert_eq!(
@@ -1102,32 +877,5 @@ mod tests {
             "2026-11-22T13:10:30Z",
             now + Duration::from_secs(1)
         ));
-    }
-
-    #[test]
-    fn deleted_versions_still_read_as_secrets() {
-        let reply = |status, body: Value| RawReply {
-            status,
-            body: Some(body),
-        };
-        let deleted = json!({"data": {"data": null, "metadata": {"version": 1}}});
-        assert!(secret_of(reply(404, deleted)).ok().flatten().is_some());
-        assert!(
-            secret_of(reply(404, json!({"errors": []})))
-                .ok()
-                .flatten()
-                .is_none()
-        );
-        let warned = json!({"data": null, "warnings": ["Invalid path"]});
-        assert!(secret_of(reply(404, warned)).ok().flatten().is_some());
-        assert!(
-            secret_of(RawReply {
-                status: 204,
-                body: None
-            })
-            .ok()
-            .flatten()
-            .is_none()
-        );
     }
 }

@@ -1,8 +1,13 @@
 //! The client-side commands: each turns parsed arguments into API calls and prints the result in
 //! the chosen format. Errors bubble up to `main`, which picks the exit code.
 
+pub(crate) mod access;
+pub(crate) mod auth;
+pub(crate) mod data;
+pub(crate) mod generic;
 pub(crate) mod kv;
 pub(crate) mod operator;
+pub(crate) mod policy;
 pub(crate) mod secrets;
 pub(crate) mod token;
 

@@ -24,7 +24,7 @@ pub(crate) async fn run(
 }
 
 /// A mount path as typed (`secret`, `/secret/`) without its slashes.
-fn mount_path(text: &str) -> anyhow::Result<String> {
+pub(crate) fn mount_path(text: &str) -> anyhow::Result<String> {
     let trimmed = text.trim().trim_matches('/');
     if trimmed.is_empty() {
         anyhow::bail!("a mount path is required, e.g. secret");
@@ -32,8 +32,8 @@ fn mount_path(text: &str) -> anyhow::Result<String> {
     Ok(trimmed.to_owned())
 }
 
-/// The mounts of a `sys/mounts` reply: its `data`, or the legacy top-level copy.
-fn mounts_of(body: Option<Value>) -> Map<String, Value> {
+/// The mounts of a `sys/mounts` or `sys/auth` reply: its `data`, or the legacy top-level copy.
+pub(crate) fn mounts_of(body: Option<Value>) -> Map<String, Value> {
     let Some(Value::Object(mut body)) = body else {
         return Map::new();
     };
@@ -51,8 +51,8 @@ fn field(entry: &Value, key: &str) -> String {
     entry.get(key).map(output::cell).unwrap_or_default()
 }
 
-/// Vault's `secrets list` rows: path, type, accessor, description.
-fn simple_rows(mounts: &Map<String, Value>) -> Vec<Vec<String>> {
+/// Vault's `secrets list` and `auth list` rows: path, type, accessor, description.
+pub(crate) fn simple_rows(mounts: &Map<String, Value>) -> Vec<Vec<String>> {
     mounts
         .iter()
         .map(|(path, entry)| {

@@ -1,18 +1,22 @@
-//! `coffer token create|lookup|renew|revoke` and `coffer login`.
+//! `coffer token create|lookup|renew|revoke` and `coffer login` (with a token, or through
+//! the userpass and approle auth methods).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 
 use anyhow::Context;
-use coffer_api::{Envelope, TokenCreateRequest};
+use coffer_api::{Auth, Envelope, TokenCreateRequest};
 use coffer_client::Client;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
 
-use super::{Outcome, print_fields, read_secret};
-use crate::cli::{LoginArgs, TokenCreateArgs};
+use super::{Outcome, data, print_fields, read_secret};
+use crate::cli::{LoginArgs, LoginMethod, TokenCreateArgs};
 use crate::connection;
 use crate::output::{self, Format};
 
-fn duration_text(secs: u64) -> String {
+/// A lease or token lifetime as Vault's CLI shows it: `1h30m`, or `∞` for none.
+pub(crate) fn duration_text(secs: u64) -> String {
     if secs == 0 {
         "∞".to_owned()
     } else {
@@ -35,12 +39,10 @@ fn humanize(secs: u64) -> String {
     out
 }
 
-fn print_auth(format: Format, field: Option<&str>, envelope: &Envelope) -> anyhow::Result<()> {
-    let auth = envelope
-        .auth
-        .as_ref()
-        .context("the server returned no token")?;
-    let rows = vec![
+/// The token table of Vault's CLI for an `auth` block: token, accessor, duration,
+/// renewability, policies, then one `token_meta_<key>` row per metadata key.
+pub(crate) fn auth_rows(auth: &Auth) -> Vec<(String, Value)> {
+    let mut rows = vec![
         ("token".to_owned(), json!(auth.client_token)),
         ("token_accessor".to_owned(), json!(auth.accessor)),
         (
@@ -52,14 +54,21 @@ fn print_auth(format: Format, field: Option<&str>, envelope: &Envelope) -> anyho
         ("identity_policies".to_owned(), json!([])),
         ("policies".to_owned(), json!(auth.policies)),
     ];
-    let mut rows = rows;
     if let Some(meta) = &auth.metadata {
         for (key, value) in meta {
             rows.push((format!("token_meta_{key}"), json!(value)));
         }
     }
+    rows
+}
+
+fn print_auth(format: Format, field: Option<&str>, envelope: &Envelope) -> anyhow::Result<()> {
+    let auth = envelope
+        .auth
+        .as_ref()
+        .context("the server returned no token")?;
     let full = serde_json::to_value(envelope).context("encoding the reply")?;
-    print_fields(format, field, &rows, &full)
+    print_fields(format, field, &auth_rows(auth), &full)
 }
 
 fn print_data(format: Format, field: Option<&str>, envelope: &Envelope) -> anyhow::Result<()> {
@@ -163,29 +172,231 @@ pub(crate) async fn revoke(
     Ok(Outcome::Success)
 }
 
-/// `coffer login TOKEN`: checks the token and stores it in the token file (mode 0600).
+/// What `coffer login` authenticates with, parsed once from `-method`, `-path` and the
+/// arguments. Secrets are zeroized on drop and never printed (`Debug` is redacted).
+enum Credentials {
+    /// An existing token (`-method=token`).
+    Token(Zeroizing<String>),
+    /// `auth/<mount>/login/<username> {"password": …}`.
+    Userpass {
+        mount: String,
+        username: String,
+        password: Zeroizing<String>,
+    },
+    /// `auth/<mount>/login {"role_id": …, "secret_id": …}`.
+    Approle {
+        mount: String,
+        role_id: String,
+        secret_id: Zeroizing<String>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+            Credentials::Userpass {
+                mount, username, ..
+            } => f
+                .debug_struct("Userpass")
+                .field("mount", mount)
+                .field("username", username)
+                .finish_non_exhaustive(),
+            Credentials::Approle { mount, role_id, .. } => f
+                .debug_struct("Approle")
+                .field("mount", mount)
+                .field("role_id", role_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Credentials {
+    /// Parses the login arguments: for `token`, the token itself (`-` reads stdin, `token=…`
+    /// works too); for the others `key=value` pairs as `coffer write` takes them. A missing
+    /// secret (token, password, secret_id) comes from `ask`, which prompts or reads stdin.
+    fn parse(
+        method: LoginMethod,
+        path: Option<&str>,
+        args: &[String],
+        stdin: &mut dyn Read,
+        ask: &mut dyn FnMut(&str) -> anyhow::Result<String>,
+    ) -> anyhow::Result<Credentials> {
+        if method == LoginMethod::Token {
+            let token = match args {
+                [] => ask("Token (will be hidden): ")?,
+                [one] if one == "-" => {
+                    let mut text = String::new();
+                    stdin.read_to_string(&mut text).context("reading stdin")?;
+                    text.trim().to_owned()
+                }
+                [one] => one.strip_prefix("token=").unwrap_or(one).to_owned(),
+                _ => anyhow::bail!("-method=token takes one argument: the token"),
+            };
+            if token.is_empty() {
+                anyhow::bail!("no token given");
+            }
+            return Ok(Credentials::Token(Zeroizing::new(token)));
+        }
+        let mount = login_mount(method, path)?;
+        let mut given = data::parse(args, stdin)?;
+        let (public_key, secret_key) = match method {
+            LoginMethod::Userpass => ("username", "password"),
+            LoginMethod::Approle => ("role_id", "secret_id"),
+            LoginMethod::Token => ("token", "token"),
+        };
+        if let Some(unknown) = given
+            .keys()
+            .find(|key| *key != public_key && *key != secret_key)
+        {
+            anyhow::bail!(
+                "unknown login parameter {unknown:?} for -method={} (use {public_key}=… \
+                 {secret_key}=…)",
+                method.name()
+            );
+        }
+        let public = string_parameter(&mut given, public_key)?
+            .filter(|value| !value.is_empty())
+            .with_context(|| format!("-method={} needs {public_key}=…", method.name()))?;
+        let secret = match string_parameter(&mut given, secret_key)? {
+            Some(secret) => Zeroizing::new(secret),
+            None => {
+                let label = if secret_key == "password" {
+                    "Password"
+                } else {
+                    "Secret ID"
+                };
+                Zeroizing::new(ask(&format!("{label} (will be hidden): "))?)
+            }
+        };
+        Ok(match method {
+            LoginMethod::Userpass => {
+                if public.contains('/') {
+                    anyhow::bail!("a username cannot contain '/'");
+                }
+                Credentials::Userpass {
+                    mount,
+                    username: public,
+                    password: secret,
+                }
+            }
+            LoginMethod::Approle | LoginMethod::Token => Credentials::Approle {
+                mount,
+                role_id: public,
+                secret_id: secret,
+            },
+        })
+    }
+
+    /// The login request for methods other than `token`: the API path and the JSON body.
+    fn request(&self) -> Option<(String, Value)> {
+        match self {
+            Credentials::Token(_) => None,
+            Credentials::Userpass {
+                mount,
+                username,
+                password,
+            } => Some((
+                format!("auth/{mount}/login/{username}"),
+                json!({ "password": password.as_str() }),
+            )),
+            Credentials::Approle {
+                mount,
+                role_id,
+                secret_id,
+            } => Some((
+                format!("auth/{mount}/login"),
+                json!({ "role_id": role_id, "secret_id": secret_id.as_str() }),
+            )),
+        }
+    }
+}
+
+/// The auth mount to log in at: `-path`, or the method's name.
+fn login_mount(method: LoginMethod, path: Option<&str>) -> anyhow::Result<String> {
+    let mount = path.unwrap_or(method.name()).trim().trim_matches('/');
+    if mount.is_empty() {
+        anyhow::bail!("-path must name an auth mount, e.g. userpass");
+    }
+    Ok(mount.to_owned())
+}
+
+/// Takes a string parameter out of parsed `key=value` arguments; a repeated key is an error
+/// that does not repeat the values. Trailing newlines (from `key=-` or `key=@file`) are dropped.
+fn string_parameter(given: &mut Map<String, Value>, key: &str) -> anyhow::Result<Option<String>> {
+    match given.remove(key) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned())),
+        Some(_) => anyhow::bail!("{key} was given more than once"),
+    }
+}
+
+/// `coffer login [-method=token|userpass|approle] [-path=P] …`: authenticates, stores the
+/// token in the token file (mode 0600) unless `-no-store`, and prints the token table.
 pub(crate) async fn login(
     client: &Client,
     format: Format,
     args: LoginArgs,
 ) -> anyhow::Result<Outcome> {
-    let token = read_secret(args.token, "Token (will be hidden): ")?;
-    let envelope = client.with_token(token.clone()).token_lookup_self().await?;
-    let data = envelope.data.clone().unwrap_or_default();
+    let mut ask = |prompt: &str| read_secret(None, prompt);
+    let credentials = Credentials::parse(
+        args.method,
+        args.path.as_deref(),
+        &args.args,
+        &mut std::io::stdin(),
+        &mut ask,
+    )?;
+    let (token, rows, full) = match (&credentials, credentials.request()) {
+        (Credentials::Token(token), _) => {
+            let envelope = client
+                .with_token(token.as_str())
+                .token_lookup_self()
+                .await?;
+            let rows = lookup_rows(token, &envelope.data.clone().unwrap_or_default());
+            let full = serde_json::to_value(&envelope).context("encoding the reply")?;
+            (token.clone(), rows, full)
+        }
+        (_, Some((path, body))) => {
+            let reply = client
+                .raw("PUT", &path, Some(&body))
+                .await
+                .with_context(|| format!("logging in at {path}"))?;
+            let envelope: Envelope = match reply.body {
+                Some(body) if reply.status != 404 => {
+                    serde_json::from_value(body).context("decoding the login reply")?
+                }
+                _ => anyhow::bail!("logging in at {path}: the server has no such login path"),
+            };
+            let auth = envelope
+                .auth
+                .as_ref()
+                .with_context(|| format!("logging in at {path}: the server returned no token"))?;
+            let token = Zeroizing::new(auth.client_token.clone());
+            let full = serde_json::to_value(&envelope).context("encoding the reply")?;
+            (token, auth_rows(auth), full)
+        }
+        (_, None) => anyhow::bail!("no login request for {credentials:?}"),
+    };
     if !args.no_store {
         let path = connection::store_token(&token)?;
-        if format == Format::Table {
+        if format == Format::Table && args.field.is_none() {
             output::line(&format!(
                 "Success! You are now authenticated. The token is stored in {} and will be used\n\
                  automatically by later commands (COFFER_TOKEN overrides it).\n",
                 path.display()
             ));
         }
-    } else if format == Format::Table {
+    } else if format == Format::Table && args.field.is_none() {
         output::line("Success! The token is valid (not stored because of -no-store).\n");
     }
+    print_fields(format, args.field.as_deref(), &rows, &full)?;
+    Ok(Outcome::Success)
+}
+
+/// The token table from a `lookup-self` reply, for `-method=token`.
+fn lookup_rows(token: &str, data: &Map<String, Value>) -> Vec<(String, Value)> {
     let get = |key: &str| data.get(key).cloned().unwrap_or(Value::Null);
-    let rows = vec![
+    vec![
         ("token".to_owned(), json!(token)),
         ("token_accessor".to_owned(), get("accessor")),
         (
@@ -196,10 +407,7 @@ pub(crate) async fn login(
         ("token_policies".to_owned(), get("policies")),
         ("identity_policies".to_owned(), json!([])),
         ("policies".to_owned(), get("policies")),
-    ];
-    let full = serde_json::to_value(&envelope).context("encoding the reply")?;
-    print_fields(format, None, &rows, &full)?;
-    Ok(Outcome::Success)
+    ]
 }
 
 #[cfg(test)]
@@ -213,5 +421,163 @@ mod tests {
         assert_eq!(duration_text(5400), "1h30m");
         assert_eq!(duration_text(59), "59s");
         assert_eq!(duration_text(2_764_800), "768h");
+    }
+
+    /// Parses login arguments with `stdin` and a prompt that answers `asked`.
+    fn parse(
+        method: LoginMethod,
+        path: Option<&str>,
+        args: &[&str],
+        stdin: &str,
+    ) -> anyhow::Result<Credentials> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut ask = |_: &str| Ok("asked".to_owned());
+        Credentials::parse(method, path, &args, &mut stdin.as_bytes(), &mut ask)
+    }
+
+    /// `check(method, -path, args, stdin, expected request path and body)`.
+    fn check_request(
+        method: LoginMethod,
+        path: Option<&str>,
+        args: &[&str],
+        stdin: &str,
+        expected: Option<(&str, Value)>,
+    ) {
+        let credentials =
+            parse(method, path, args, stdin).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        let request = credentials.request();
+        assert_eq!(
+            request
+                .as_ref()
+                .map(|(path, body)| (path.as_str(), body.clone())),
+            expected,
+            "{args:?}"
+        );
+    }
+
+    fn check_token(args: &[&str], stdin: &str, expected: &str) {
+        match parse(LoginMethod::Token, None, args, stdin) {
+            Ok(Credentials::Token(token)) => assert_eq!(token.as_str(), expected, "{args:?}"),
+            other => panic!("{args:?} parsed as {other:?}"),
+        }
+    }
+
+    fn check_error(method: LoginMethod, args: &[&str], expected: &str) {
+        match parse(method, None, args, "") {
+            Ok(credentials) => panic!("{args:?} parsed as {credentials:?}"),
+            Err(error) => assert_eq!(format!("{error:#}"), expected, "{args:?}"),
+        }
+    }
+
+    #[test]
+    fn login_tokens() {
+        check_token(&["s.abc"], "", "s.abc");
+        check_token(&["token=s.abc"], "", "s.abc");
+        check_token(&["-"], "s.stdin\n", "s.stdin");
+        check_token(&[], "", "asked");
+        check_error(
+            LoginMethod::Token,
+            &["a", "b"],
+            "-method=token takes one argument: the token",
+        );
+        check_error(LoginMethod::Token, &["-"], "no token given");
+    }
+
+    #[test]
+    fn login_requests() {
+        use LoginMethod::{Approle, Userpass};
+        check_request(
+            Userpass,
+            None,
+            &["username=alice", "password=pw"],
+            "",
+            Some(("auth/userpass/login/alice", json!({"password": "pw"}))),
+        );
+        check_request(
+            Userpass,
+            Some("/people/"),
+            &["username=alice"],
+            "",
+            Some(("auth/people/login/alice", json!({"password": "asked"}))),
+        );
+        check_request(
+            Userpass,
+            None,
+            &["username=alice", "password=-"],
+            "from stdin\n",
+            Some((
+                "auth/userpass/login/alice",
+                json!({"password": "from stdin"}),
+            )),
+        );
+        check_request(
+            Approle,
+            None,
+            &["role_id=r-1", "secret_id=s-1"],
+            "",
+            Some((
+                "auth/approle/login",
+                json!({"role_id": "r-1", "secret_id": "s-1"}),
+            )),
+        );
+        check_request(
+            Approle,
+            Some("ci"),
+            &["role_id=r-1"],
+            "",
+            Some((
+                "auth/ci/login",
+                json!({"role_id": "r-1", "secret_id": "asked"}),
+            )),
+        );
+        check_request(LoginMethod::Token, None, &["s.x"], "", None);
+    }
+
+    #[test]
+    fn login_argument_errors_do_not_echo_secrets() {
+        use LoginMethod::{Approle, Userpass};
+        check_error(
+            Userpass,
+            &["password=pw"],
+            "-method=userpass needs username=…",
+        );
+        check_error(
+            Userpass,
+            &["username="],
+            "-method=userpass needs username=…",
+        );
+        check_error(
+            Userpass,
+            &["username=a", "pasword=s3cr3t"],
+            "unknown login parameter \"pasword\" for -method=userpass (use username=… password=…)",
+        );
+        check_error(
+            Userpass,
+            &["username=a", "password=s3cr3t", "password=again"],
+            "password was given more than once",
+        );
+        check_error(
+            Userpass,
+            &["username=a/b", "password=x"],
+            "a username cannot contain '/'",
+        );
+        check_error(
+            Approle,
+            &["secret_id=s3cr3t"],
+            "-method=approle needs role_id=…",
+        );
+        check_error(
+            Userpass,
+            &["s3cr3t"],
+            "argument 1 must be key=value, key=@file, key=- or a lone -",
+        );
+        let credentials = parse(Userpass, None, &["username=alice", "password=s3cr3t"], "");
+        let debug = format!("{credentials:?}");
+        assert!(
+            debug.contains("alice") && !debug.contains("s3cr3t"),
+            "{debug}"
+        );
+        let token = format!("{:?}", parse(LoginMethod::Token, None, &["s.secret"], ""));
+        assert!(!token.contains("s.secret"), "{token}");
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `coffer` binary: real server processes on 127.0.0.1, the Rust
 //! client, the `coffer` CLI and the stock OpenBao CLI.
 
+mod access_cli;
 mod bao_cli;
 mod bao_kv;
 mod cli;
