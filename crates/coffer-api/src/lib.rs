@@ -49,6 +49,9 @@ pub struct Auth {
     /// Token policies.
     #[serde(default)]
     pub token_policies: Vec<String>,
+    /// Policies from the identity's entity and groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_policies: Vec<String>,
     /// Metadata (null when empty).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,

@@ -282,6 +282,7 @@ pub(crate) fn auth_response(
         accessor: entry.accessor().clone(),
         policies: entry.policies().to_vec(),
         token_policies: entry.policies().to_vec(),
+        identity_policies: Vec::new(),
         metadata: entry.meta().clone(),
         lease_duration: entry.remaining(now).as_secs(),
         renewable: entry.renewable(),

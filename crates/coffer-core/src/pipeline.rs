@@ -39,7 +39,7 @@ impl Core {
         }
         let token = request.token.clone().ok_or(Error::PermissionDenied)?;
         let entry = state.tokens.authenticate(&token).await?;
-        let acl = state.policies.acl(entry.policies());
+        let acl = state.policies.acl(&effective_policies(&state, &entry));
         // A write to something that does not exist yet needs `create`, not `update`.
         let mut operation = request.operation;
         if let (Operation::Update, Target::Mount(mounted, rest) | Target::Auth(mounted, rest)) =
@@ -171,7 +171,8 @@ impl Core {
             .map(|p| p.trim().to_lowercase())
             .filter(|p| !p.is_empty())
             .collect();
-        policies.extend(state.identity.policies_of(&entity.id));
+        // The entity's and its groups' policies are not copied into the token: they are
+        // evaluated on every request, so a group change applies to live tokens at once.
         if !grant.no_default_policy && !policies.iter().any(|p| p == "default") {
             policies.push("default".to_owned());
         }
@@ -207,12 +208,25 @@ impl Core {
                 None,
             )
             .await?;
-        let auth = auth_token::auth_response(issued.token, &issued.entry, now);
+        let mut auth = auth_token::auth_response(issued.token, &issued.entry, now);
+        auth.identity_policies = state.identity.policies_of(&entity.id);
+        auth.policies.extend(auth.identity_policies.iter().cloned());
+        auth.policies.sort();
+        auth.policies.dedup();
         Ok(Reply::ok(Response {
             auth: Some(auth),
             ..Response::default()
         }))
     }
+}
+
+/// The token's own policies plus those its identity entity gets directly and through groups.
+pub(crate) fn effective_policies(state: &Unsealed, entry: &TokenEntry) -> Vec<String> {
+    let mut names = entry.policies().to_vec();
+    if !entry.entity_id().is_empty() {
+        names.extend(state.identity.policies_of(entry.entity_id()));
+    }
+    names
 }
 
 fn route<'a>(state: &Unsealed, path: &'a str) -> Target<'a> {

@@ -204,6 +204,8 @@ pub struct AuthResponse {
     pub policies: Vec<String>,
     /// Policies attached to the token itself.
     pub token_policies: Vec<String>,
+    /// Policies from the token's identity entity and its groups (evaluated per request).
+    pub identity_policies: Vec<String>,
     /// Metadata.
     pub metadata: std::collections::BTreeMap<String, String>,
     /// Remaining lifetime in seconds (0 = never expires).

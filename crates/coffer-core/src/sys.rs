@@ -98,7 +98,9 @@ pub(crate) async fn handle(
                 _ => return Err(Error::invalid("missing token")),
             };
             let target = state.tokens.lookup(&token).await?.ok_or(Error::BadToken)?;
-            let acl = state.policies.acl(target.policies());
+            let acl = state
+                .policies
+                .acl(&crate::pipeline::effective_policies(state, &target));
             Ok(Reply::ok(Response::with_data(capabilities(
                 &acl, &paths, false,
             ))))
@@ -114,7 +116,9 @@ pub(crate) async fn handle(
                 .lookup_accessor(&accessor)
                 .await?
                 .ok_or(Error::invalid("invalid accessor"))?;
-            let acl = state.policies.acl(target.policies());
+            let acl = state
+                .policies
+                .acl(&crate::pipeline::effective_policies(state, &target));
             Ok(Reply::ok(Response::with_data(capabilities(
                 &acl, &paths, false,
             ))))

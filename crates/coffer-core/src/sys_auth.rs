@@ -42,7 +42,7 @@ pub(crate) async fn handle(
     Some(reply)
 }
 
-fn token_entry(state: &Unsealed) -> Value {
+pub(crate) fn token_entry(state: &Unsealed) -> Value {
     json!({
         "accessor": format!("auth_token_{}", state.cluster.id.chars().take(8).collect::<String>()),
         "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0, "token_type": "default-service"},

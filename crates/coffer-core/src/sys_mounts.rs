@@ -116,6 +116,29 @@ fn system_entry(state: &Unsealed) -> Value {
     })
 }
 
+/// The identity store, served by the core at `identity/`, listed like a mount as Vault does.
+fn identity_entry(state: &Unsealed) -> Value {
+    json!({
+        "accessor": format!("identity_{}", &state.cluster.id.chars().rev().take(8).collect::<String>()),
+        "config": {
+            "default_lease_ttl": 0,
+            "force_no_cache": false,
+            "max_lease_ttl": 0,
+            "passthrough_request_headers": ["Authorization"],
+        },
+        "description": "identity store",
+        "external_entropy_access": false,
+        "local": false,
+        "options": null,
+        "plugin_version": "",
+        "running_plugin_version": format!("v{VERSION}+builtin.coffer"),
+        "running_sha256": "",
+        "seal_wrap": false,
+        "type": "identity",
+        "uuid": state.cluster.id,
+    })
+}
+
 fn visible(caller: &Caller, mounted: &Mounted) -> bool {
     caller.acl.is_root() || caller.acl.has_any_under(&mounted.entry.path)
 }
@@ -130,10 +153,26 @@ fn list(state: &Unsealed, caller: &Caller, ui: bool) -> Reply {
     if !ui || caller.acl.is_root() {
         mounts.insert("sys/".into(), system_entry(state));
     }
+    if !ui || caller.acl.is_root() || caller.acl.has_any_under("identity/") {
+        mounts.insert("identity/".into(), identity_entry(state));
+    }
     if ui {
+        let mut auth = Map::new();
+        for mounted in state.auth.list() {
+            if caller.acl.is_root()
+                || caller
+                    .acl
+                    .has_any_under(&format!("auth/{}", mounted.entry.path))
+            {
+                auth.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
+            }
+        }
+        if caller.acl.is_root() || caller.acl.has_any_under("auth/token/") {
+            auth.insert("token/".into(), crate::sys_auth::token_entry(state));
+        }
         let mut data = Map::new();
         data.insert("secret".into(), Value::Object(mounts));
-        data.insert("auth".into(), json!({}));
+        data.insert("auth".into(), Value::Object(auth));
         return Reply::ok(Response::with_data(data));
     }
     Reply::ok(Response::with_data(mounts))

@@ -239,6 +239,7 @@ fn unwrapped_reply(record: WrappedRecord) -> Reply {
             accessor: Accessor::new(a.accessor),
             policies: a.policies,
             token_policies: a.token_policies,
+            identity_policies: Vec::new(),
             metadata: a.metadata,
             lease_duration: a.lease_duration,
             renewable: a.renewable,

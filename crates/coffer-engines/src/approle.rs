@@ -57,6 +57,20 @@ impl ApproleEngine {
             .await?;
         Ok(Store::new(view, salt))
     }
+
+    /// The mount's storage if its salt exists; `None` before first use, when nothing is stored.
+    /// Never creates the salt: an existence check runs before the ACL check, so a refused
+    /// request must not write anything.
+    async fn existing_store<'a>(&self, view: &'a View) -> Result<Option<Store<'a>>> {
+        if let Some(salt) = self.salt.get() {
+            return Ok(Some(Store::new(view, salt)));
+        }
+        let Some(loaded) = Salt::load(view).await? else {
+            return Ok(None);
+        };
+        let salt = self.salt.get_or_init(|| async { loaded }).await;
+        Ok(Some(Store::new(view, salt)))
+    }
 }
 
 #[async_trait]
@@ -124,7 +138,9 @@ impl Engine for ApproleEngine {
         let Ok(name) = RoleName::parse(raw) else {
             return Ok(Some(false));
         };
-        let store = self.store(storage).await?;
+        let Some(store) = self.existing_store(storage).await? else {
+            return Ok(Some(false));
+        };
         Ok(Some(role::get(&store, &name).await?.is_some()))
     }
 

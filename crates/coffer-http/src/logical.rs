@@ -218,6 +218,7 @@ fn envelope_response(id: &RequestId, path: &str, response: coffer_core::Response
         accessor: auth.accessor.to_string(),
         policies: auth.policies,
         token_policies: auth.token_policies,
+        identity_policies: auth.identity_policies,
         metadata: (!auth.metadata.is_empty()).then_some(auth.metadata),
         lease_duration: auth.lease_duration,
         renewable: auth.renewable,

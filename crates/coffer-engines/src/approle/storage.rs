@@ -80,7 +80,8 @@ impl Salt {
         }
     }
 
-    async fn load(view: &View) -> Result<Option<Salt>> {
+    /// The salt of the view's mount, if it was created already.
+    pub(crate) async fn load(view: &View) -> Result<Option<Salt>> {
         let Some(bytes) = view.get(SALT_PATH).await.map_err(barrier_error)? else {
             return Ok(None);
         };

@@ -2,11 +2,14 @@
 //! through `coffer_http::app` with `oneshot`, checking status codes, headers and Vault's reply
 //! shapes (`reference/vault-api.md` §0, §1.0, §1.1, §1.6, §1.11).
 
+mod bruteforce;
+mod denied;
 mod envelope;
 mod errors;
 mod expiry;
 mod grants;
 mod health;
+mod identity;
 mod keyring;
 mod mounts;
 mod policies;

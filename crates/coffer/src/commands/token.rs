@@ -177,6 +177,12 @@ pub(crate) async fn revoke(
 enum Credentials {
     /// An existing token (`-method=token`).
     Token(Zeroizing<String>),
+    /// Credentials an auth method turns into a token.
+    Method(MethodCredentials),
+}
+
+/// The credentials of an auth method's login endpoint.
+enum MethodCredentials {
     /// `auth/<mount>/login/<username> {"password": …}`.
     Userpass {
         mount: String,
@@ -195,14 +201,22 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::Token(_) => f.write_str("Token(<redacted>)"),
-            Credentials::Userpass {
+            Credentials::Method(method) => method.fmt(f),
+        }
+    }
+}
+
+impl std::fmt::Debug for MethodCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MethodCredentials::Userpass {
                 mount, username, ..
             } => f
                 .debug_struct("Userpass")
                 .field("mount", mount)
                 .field("username", username)
                 .finish_non_exhaustive(),
-            Credentials::Approle { mount, role_id, .. } => f
+            MethodCredentials::Approle { mount, role_id, .. } => f
                 .debug_struct("Approle")
                 .field("mount", mount)
                 .field("role_id", role_id)
@@ -222,29 +236,13 @@ impl Credentials {
         stdin: &mut dyn Read,
         ask: &mut dyn FnMut(&str) -> anyhow::Result<String>,
     ) -> anyhow::Result<Credentials> {
-        if method == LoginMethod::Token {
-            let token = match args {
-                [] => ask("Token (will be hidden): ")?,
-                [one] if one == "-" => {
-                    let mut text = String::new();
-                    stdin.read_to_string(&mut text).context("reading stdin")?;
-                    text.trim().to_owned()
-                }
-                [one] => one.strip_prefix("token=").unwrap_or(one).to_owned(),
-                _ => anyhow::bail!("-method=token takes one argument: the token"),
-            };
-            if token.is_empty() {
-                anyhow::bail!("no token given");
-            }
-            return Ok(Credentials::Token(Zeroizing::new(token)));
-        }
+        let (public_key, secret_key, prompt) = match method {
+            LoginMethod::Token => return Credentials::token(args, stdin, ask),
+            LoginMethod::Userpass => ("username", "password", "Password (will be hidden): "),
+            LoginMethod::Approle => ("role_id", "secret_id", "Secret ID (will be hidden): "),
+        };
         let mount = login_mount(method, path)?;
         let mut given = data::parse(args, stdin)?;
-        let (public_key, secret_key) = match method {
-            LoginMethod::Userpass => ("username", "password"),
-            LoginMethod::Approle => ("role_id", "secret_id"),
-            LoginMethod::Token => ("token", "token"),
-        };
         if let Some(unknown) = given
             .keys()
             .find(|key| *key != public_key && *key != secret_key)
@@ -260,54 +258,68 @@ impl Credentials {
             .with_context(|| format!("-method={} needs {public_key}=…", method.name()))?;
         let secret = match string_parameter(&mut given, secret_key)? {
             Some(secret) => Zeroizing::new(secret),
-            None => {
-                let label = if secret_key == "password" {
-                    "Password"
-                } else {
-                    "Secret ID"
-                };
-                Zeroizing::new(ask(&format!("{label} (will be hidden): "))?)
-            }
+            None => Zeroizing::new(ask(prompt)?),
         };
-        Ok(match method {
-            LoginMethod::Userpass => {
-                if public.contains('/') {
-                    anyhow::bail!("a username cannot contain '/'");
-                }
-                Credentials::Userpass {
-                    mount,
-                    username: public,
-                    password: secret,
-                }
-            }
-            LoginMethod::Approle | LoginMethod::Token => Credentials::Approle {
+        if method == LoginMethod::Approle {
+            return Ok(Credentials::Method(MethodCredentials::Approle {
                 mount,
                 role_id: public,
                 secret_id: secret,
-            },
-        })
+            }));
+        }
+        if public.contains('/') {
+            anyhow::bail!("a username cannot contain '/'");
+        }
+        Ok(Credentials::Method(MethodCredentials::Userpass {
+            mount,
+            username: public,
+            password: secret,
+        }))
     }
 
-    /// The login request for methods other than `token`: the API path and the JSON body.
-    fn request(&self) -> Option<(String, Value)> {
+    /// `-method=token`: the one argument (`-` reads stdin, `token=…` works too), or `ask`.
+    fn token(
+        args: &[String],
+        stdin: &mut dyn Read,
+        ask: &mut dyn FnMut(&str) -> anyhow::Result<String>,
+    ) -> anyhow::Result<Credentials> {
+        let token = match args {
+            [] => ask("Token (will be hidden): ")?,
+            [one] if one == "-" => {
+                let mut text = String::new();
+                stdin.read_to_string(&mut text).context("reading stdin")?;
+                text.trim().to_owned()
+            }
+            [one] => one.strip_prefix("token=").unwrap_or(one).to_owned(),
+            _ => anyhow::bail!("-method=token takes one argument: the token"),
+        };
+        if token.is_empty() {
+            anyhow::bail!("no token given");
+        }
+        Ok(Credentials::Token(Zeroizing::new(token)))
+    }
+}
+
+impl MethodCredentials {
+    /// The login request: the API path and the JSON body.
+    fn request(&self) -> (String, Value) {
         match self {
-            Credentials::Token(_) => None,
-            Credentials::Userpass {
+            MethodCredentials::Userpass {
                 mount,
                 username,
                 password,
-            } => Some((
+            } => (
                 format!("auth/{mount}/login/{username}"),
                 json!({ "password": password.as_str() }),
-            )),
-            Credentials::Approle {
+            ),
+            MethodCredentials::Approle {
                 mount,
                 role_id,
                 secret_id,
-            } => Some((
+            } => (
                 format!("auth/{mount}/login"),
                 json!({ "role_id": role_id, "secret_id": secret_id.as_str() }),
-            )),
+            ),
         }
     }
 }
@@ -346,8 +358,8 @@ pub(crate) async fn login(
         &mut std::io::stdin(),
         &mut ask,
     )?;
-    let (token, rows, full) = match (&credentials, credentials.request()) {
-        (Credentials::Token(token), _) => {
+    let (token, rows, full) = match &credentials {
+        Credentials::Token(token) => {
             let envelope = client
                 .with_token(token.as_str())
                 .token_lookup_self()
@@ -356,7 +368,8 @@ pub(crate) async fn login(
             let full = serde_json::to_value(&envelope).context("encoding the reply")?;
             (token.clone(), rows, full)
         }
-        (_, Some((path, body))) => {
+        Credentials::Method(method) => {
+            let (path, body) = method.request();
             let reply = client
                 .raw("PUT", &path, Some(&body))
                 .await
@@ -375,7 +388,6 @@ pub(crate) async fn login(
             let full = serde_json::to_value(&envelope).context("encoding the reply")?;
             (token, auth_rows(auth), full)
         }
-        (_, None) => anyhow::bail!("no login request for {credentials:?}"),
     };
     if !args.no_store {
         let path = connection::store_token(&token)?;
@@ -445,7 +457,10 @@ mod tests {
     ) {
         let credentials =
             parse(method, path, args, stdin).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
-        let request = credentials.request();
+        let request = match credentials {
+            Credentials::Token(_) => None,
+            Credentials::Method(method) => Some(method.request()),
+        };
         assert_eq!(
             request
                 .as_ref()

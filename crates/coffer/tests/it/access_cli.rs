@@ -600,7 +600,8 @@ fn login_with_userpass_and_approle() {
     ]);
     let out = cli.run_as_stored(&["login", "-method=userpass", "username=alice", "password=pw"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let stored = std::fs::read_to_string(cli.home.join(".coffer-token")).expect("token stored");
+    let relogged = std::fs::read_to_string(cli.home.join(".coffer-token")).expect("token stored");
+    assert_ne!(relogged, stored, "the new token replaces the old one");
     let out = cli.run_as_stored(&["kv", "get", "-field=password", "secret/production/db"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "p1");
@@ -628,7 +629,7 @@ fn login_with_userpass_and_approle() {
     assert!(stdout(&out).starts_with("s."), "{}", stdout(&out));
     assert_eq!(
         std::fs::read_to_string(cli.home.join(".coffer-token")).expect("token file"),
-        stored
+        relogged
     );
 
     // AppRole at a custom path.

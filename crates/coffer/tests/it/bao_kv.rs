@@ -283,15 +283,14 @@ fn normalize(text: &str, addr: &str) -> Value {
     Value::Array(lines)
 }
 
-/// Mount listings differ from OpenBao in two ways this flow does not judge: Coffer has no
-/// `identity/` engine, and `running_plugin_version` names the product that runs the engine.
-/// Everything else of every mount is compared (accessors and UUIDs masked).
+/// Mount listings differ from OpenBao in one way this flow does not judge:
+/// `running_plugin_version` names the product that runs the engine. Everything else of every
+/// mount is compared (accessors and UUIDs masked).
 fn mount_listing_facts(listing: Value) -> Value {
     match listing {
         Value::Object(mounts) => Value::Object(
             mounts
                 .into_iter()
-                .filter(|(path, _)| path != "identity/")
                 .map(|(path, mount)| {
                     let mount = match mount {
                         Value::Object(mut fields) => {
@@ -302,12 +301,6 @@ fn mount_listing_facts(listing: Value) -> Value {
                     };
                     (path, mount)
                 })
-                .collect(),
-        ),
-        Value::Array(lines) => Value::Array(
-            lines
-                .into_iter()
-                .filter(|line| !line.as_str().is_some_and(|l| l.starts_with("identity/")))
                 .collect(),
         ),
         other => other,
