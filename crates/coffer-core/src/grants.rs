@@ -174,6 +174,17 @@ impl GrantStore {
             .map(|g| g.id.clone())
     }
 
+    /// Whether `identity` holds a live grant on anything below `prefix` (for the CLI preflight).
+    pub(crate) fn has_any_under(&self, identity: &Identity, prefix: &str, now: SystemTime) -> bool {
+        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
+        grants.values().any(|g| {
+            g.identity_kind == identity.kind
+                && g.identity_name == identity.name
+                && g.expires() > now
+                && (g.path.starts_with(prefix) || prefix.starts_with(g.path.trim_end_matches('*')))
+        })
+    }
+
     /// Deletes expired grants; returns how many.
     pub(crate) async fn reap_expired(&self, now: SystemTime) -> Result<usize> {
         let expired: Vec<String> = {

@@ -139,14 +139,22 @@ fn identity_entry(state: &Unsealed) -> Value {
     })
 }
 
-fn visible(caller: &Caller, mounted: &Mounted) -> bool {
-    caller.acl.is_root() || caller.acl.has_any_under(&mounted.entry.path)
+/// Whether the caller may use something under the mount: through its policies, or through a
+/// live time-limited grant for its identity.
+fn visible(state: &Unsealed, caller: &Caller, mounted: &Mounted) -> bool {
+    caller.acl.is_root()
+        || caller.acl.has_any_under(&mounted.entry.path)
+        || caller.entry.identity().is_some_and(|identity| {
+            state
+                .grants
+                .has_any_under(identity, &mounted.entry.path, std::time::SystemTime::now())
+        })
 }
 
 fn list(state: &Unsealed, caller: &Caller, ui: bool) -> Reply {
     let mut mounts = Map::new();
     for mounted in state.mounts.list() {
-        if !ui || visible(caller, &mounted) {
+        if !ui || visible(state, caller, &mounted) {
             mounts.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
         }
     }
@@ -308,7 +316,7 @@ fn preflight(state: &Unsealed, caller: &Caller, path: &str) -> Result<Reply> {
     let Some((mounted, _)) = state.mounts.route(path) else {
         return Err(denied());
     };
-    if !visible(caller, &mounted) {
+    if !visible(state, caller, &mounted) {
         return Err(denied());
     }
     let mut data = match entry_json(&mounted.entry) {

@@ -389,6 +389,39 @@ pub(crate) enum SecretsCommand {
     },
     /// Change a mount's description, lease TTLs or options.
     Tune(SecretsTuneArgs),
+    /// Give one user or agent time-limited access to a secret (`secrets:grant-access`).
+    #[command(name = "grant-access", alias = "grant")]
+    GrantAccess(GrantAccessArgs),
+    /// List the live time-limited grants.
+    Grants,
+    /// Revoke a time-limited grant by id.
+    #[command(name = "revoke-grant")]
+    RevokeGrant {
+        /// The grant id.
+        id: String,
+    },
+}
+
+/// `coffer secrets grant-access`.
+#[derive(Debug, Args)]
+pub(crate) struct GrantAccessArgs {
+    /// The secret's name (its path below the KV v2 mount).
+    pub(crate) name: String,
+    /// The user to grant access to (e.g. an email address).
+    #[arg(long, conflicts_with = "agent", required_unless_present = "agent")]
+    pub(crate) user: Option<String>,
+    /// The agent to grant access to.
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+    /// How long the grant lasts, e.g. 1h, 30m, 7d.
+    #[arg(long)]
+    pub(crate) duration: String,
+    /// Capabilities to grant (comma-separated or repeated): read, list, create, update, patch, delete.
+    #[arg(long, value_delimiter = ',', default_value = "read")]
+    pub(crate) capabilities: Vec<String>,
+    /// The KV v2 mount holding the secret.
+    #[arg(long, default_value = "secret")]
+    pub(crate) mount: String,
 }
 
 /// `coffer secrets enable`.

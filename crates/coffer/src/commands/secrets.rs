@@ -20,7 +20,115 @@ pub(crate) async fn run(
         SecretsCommand::Enable(args) => enable(client, args).await,
         SecretsCommand::Disable { path } => disable(client, &path).await,
         SecretsCommand::Tune(args) => tune(client, args).await,
+        SecretsCommand::GrantAccess(args) => grant_access(client, format, args).await,
+        SecretsCommand::Grants => grants(client, format).await,
+        SecretsCommand::RevokeGrant { id } => {
+            client.delete(&format!("sys/grants/{}", id.trim())).await?;
+            output::line(&format!("Success! Revoked grant {}", id.trim()));
+            Ok(Outcome::Success)
+        }
     }
+}
+
+fn grant_rows(grant: &Map<String, Value>) -> Vec<(String, String)> {
+    let identity = grant.get("identity").cloned().unwrap_or(Value::Null);
+    let who = format!(
+        "{}:{}",
+        identity.get("type").and_then(Value::as_str).unwrap_or(""),
+        identity.get("name").and_then(Value::as_str).unwrap_or("")
+    );
+    vec![
+        (
+            "id".to_owned(),
+            grant.get("id").map(output::cell).unwrap_or_default(),
+        ),
+        ("identity".to_owned(), who),
+        (
+            "path".to_owned(),
+            grant.get("path").map(output::cell).unwrap_or_default(),
+        ),
+        (
+            "capabilities".to_owned(),
+            grant
+                .get("capabilities")
+                .map(output::cell)
+                .unwrap_or_default(),
+        ),
+        (
+            "expires_at".to_owned(),
+            grant
+                .get("expires_at")
+                .map(output::cell)
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+/// `coffer secrets grant-access NAME --user EMAIL|--agent NAME --duration 1h`.
+async fn grant_access(
+    client: &Client,
+    format: Format,
+    args: crate::cli::GrantAccessArgs,
+) -> anyhow::Result<Outcome> {
+    let identity = match (&args.user, &args.agent) {
+        (Some(user), None) => format!("user:{user}"),
+        (None, Some(agent)) => format!("agent:{agent}"),
+        _ => anyhow::bail!("give exactly one of --user or --agent"),
+    };
+    let name = args.name.trim().trim_matches('/');
+    if name.is_empty() {
+        anyhow::bail!("a secret name is required");
+    }
+    let mut body = Map::new();
+    body.insert("identity".into(), json!(identity));
+    body.insert(
+        "path".into(),
+        json!(format!("{}/data/{name}", mount_path(&args.mount)?)),
+    );
+    body.insert("capabilities".into(), json!(args.capabilities));
+    body.insert("duration".into(), json!(args.duration));
+    let reply = client
+        .write("sys/grants", &body)
+        .await?
+        .context("the server returned no grant")?;
+    let grant = reply.data.clone().unwrap_or_default();
+    match format {
+        Format::Table => {
+            output::line(&format!("Success! Granted {identity} access to {name}"));
+            output::table(&grant_rows(&grant));
+        }
+        other => output::encoded(other, &Value::Object(grant)),
+    }
+    Ok(Outcome::Success)
+}
+
+/// `coffer secrets grants`.
+async fn grants(client: &Client, format: Format) -> anyhow::Result<Outcome> {
+    let listing = client.list("sys/grants").await?;
+    let info = listing
+        .and_then(|envelope| envelope.data)
+        .and_then(|mut data| data.remove("key_info"))
+        .and_then(|info| match info {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default();
+    match format {
+        Format::Table if info.is_empty() => output::line("No grants"),
+        Format::Table => {
+            let rows: Vec<Vec<String>> = info
+                .values()
+                .filter_map(Value::as_object)
+                .map(|g| grant_rows(g).into_iter().map(|(_, v)| v).collect())
+                .collect();
+            output::column_table(
+                &["ID", "Identity", "Path", "Capabilities", "Expires"],
+                &rows,
+            );
+        }
+        other => output::encoded(other, &Value::Object(info)),
+    }
+    Ok(Outcome::Success)
 }
 
 /// A mount path as typed (`secret`, `/secret/`) without its slashes.

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::support::{BaoServer, TestServer, bao, mask_json, mask_token, stdout_json};
+use crate::support::{BaoServer, TestServer, bao, normalize, stdout_json};
 
 /// The guide's commands in order, each run with the root token. Values are the guide's own.
 const GUIDE: &[&[&str]] = &[
@@ -254,33 +254,6 @@ fn step(args: &[&str], addr: &str, output: &Output) -> Step {
         stdout,
         stderr: normalize(&String::from_utf8_lossy(&output.stderr), addr),
     }
-}
-
-/// JSON output becomes masked JSON; anything else becomes its non-blank lines with section
-/// banners (`=== Metadata ===`) trimmed of their width, table rules (`---`) dropped, runs of
-/// spaces collapsed and volatile tokens masked.
-fn normalize(text: &str, addr: &str) -> Value {
-    let text = text.replace(addr, "<addr>");
-    if let Ok(json) = serde_json::from_str::<Value>(&text) {
-        return mask_json(json);
-    }
-    let lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.chars().all(|c| c == '-' || c == ' '))
-        .map(|line| {
-            if line.starts_with('=') && line.ends_with('=') {
-                format!("== {} ==", line.trim_matches('=').trim())
-            } else {
-                line.split_whitespace()
-                    .map(mask_token)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
-        })
-        .map(Value::String)
-        .collect();
-    Value::Array(lines)
 }
 
 /// Mount listings differ from OpenBao in one way this flow does not judge:

@@ -2,9 +2,11 @@
 //! client, the `coffer` CLI and the stock OpenBao CLI.
 
 mod access_cli;
+mod bao_access;
 mod bao_cli;
 mod bao_kv;
 mod cli;
+mod grants_cli;
 mod kv_cli;
 mod kv_http;
 mod lifecycle;

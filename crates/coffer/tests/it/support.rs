@@ -1,7 +1,7 @@
 //! Test support: a real `coffer` server process on 127.0.0.1 port 0 with its own temp directory,
 //! the `coffer` CLI as a subprocess, and the real OpenBao binary (`bao`) as CLI and peer server.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -257,6 +257,37 @@ pub(crate) fn coffer_cli(home: &Path, addr: &str, token: Option<&str>, args: &[&
 
 /// Runs the `bao` CLI against `addr` with `token`.
 pub(crate) fn bao(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
+    bao_command(home, addr, token, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bao")
+}
+
+/// Runs the `bao` CLI like [`bao`], with `input` on its stdin (for `bao policy write NAME -`).
+pub(crate) fn bao_with_stdin(
+    home: &Path,
+    addr: &str,
+    token: Option<&str>,
+    args: &[&str],
+    input: &str,
+) -> Output {
+    let mut child = bao_command(home, addr, token, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bao");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write bao's stdin");
+    // Closing stdin ends the input, as the end of a heredoc does.
+    drop(stdin);
+    child.wait_with_output().expect("run bao")
+}
+
+/// The `bao` command with a clean environment pointing at `addr`, `HOME` at `home`.
+fn bao_command(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Command {
     let mut command = Command::new(bao_bin());
     command
         .args(args)
@@ -267,7 +298,7 @@ pub(crate) fn bao(home: &Path, addr: &str, token: Option<&str>, args: &[&str]) -
     if let Some(token) = token {
         command.env("BAO_TOKEN", token);
     }
-    command.stdin(Stdio::null()).output().expect("run bao")
+    command
 }
 
 /// stdout as text.
@@ -390,6 +421,33 @@ impl Drop for BaoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// JSON output becomes masked JSON; anything else becomes its non-blank lines with section
+/// banners (`=== Metadata ===`) trimmed of their width, table rules (`---`) dropped, runs of
+/// spaces collapsed and volatile tokens masked.
+pub(crate) fn normalize(text: &str, addr: &str) -> Value {
+    let text = text.replace(addr, "<addr>");
+    if let Ok(json) = serde_json::from_str::<Value>(&text) {
+        return mask_json(json);
+    }
+    let lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.chars().all(|c| c == '-' || c == ' '))
+        .map(|line| {
+            if line.starts_with('=') && line.ends_with('=') {
+                format!("== {} ==", line.trim_matches('=').trim())
+            } else {
+                line.split_whitespace()
+                    .map(mask_token)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        })
+        .map(Value::String)
+        .collect();
+    Value::Array(lines)
 }
 
 /// Masks volatile values inside JSON output and drops `request_id`.
