@@ -160,6 +160,9 @@ pub struct Health {
     /// Cluster id (when unsealed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
+    /// Coffer's addition: audit devices whose last write failed, with the error.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_devices_failing: BTreeMap<String, String>,
 }
 
 /// `PUT sys/init` request.

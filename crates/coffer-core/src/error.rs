@@ -59,6 +59,9 @@ pub enum Error {
     /// Physical storage failed outside the barrier (seal configuration).
     #[error(transparent)]
     Storage(#[from] coffer_storage::Error),
+    /// Audit devices are enabled and none could record the request, so it was refused.
+    #[error("no audit device could record the request, so it was refused")]
+    AuditFailed,
     /// A concurrent update won; the caller may retry.
     #[error("the record changed while it was being updated; retry")]
     Conflict,

@@ -3,6 +3,7 @@
 //! barrier and knows nothing of HTTP: the edge (`coffer-http`) builds a [`Request`] and maps the
 //! [`Reply`] or [`Error`] to the wire.
 
+mod audit;
 mod auth_token;
 pub mod clock;
 pub mod engine;
@@ -24,6 +25,7 @@ pub mod token;
 pub mod ttl;
 mod wrapping;
 
+pub use coffer_audit::DeviceConfig as AuditDeviceConfig;
 pub use coffer_barrier::Error as BarrierError;
 pub use error::{Error, Result};
 pub use mount::EngineRegistry;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
@@ -38,6 +39,8 @@ pub struct CoreConfig {
     pub auto_unseal: Option<AutoUnsealKey>,
     /// The secrets engines this node can mount.
     pub engines: EngineRegistry,
+    /// Audit devices declared in the server configuration (they cannot be disabled over the API).
+    pub audit_devices: Vec<coffer_audit::DeviceConfig>,
 }
 
 /// What `sys/health` reports.
@@ -65,6 +68,7 @@ pub struct DevInit {
 
 /// What exists only while unsealed.
 pub(crate) struct Unsealed {
+    pub(crate) audit: AuditLog,
     pub(crate) grants: GrantStore,
     pub(crate) identity: IdentityStore,
     pub(crate) mounts: Arc<MountTable>,
@@ -93,6 +97,7 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     auto_unseal: Option<AutoUnsealKey>,
     engines: EngineRegistry,
+    audit_devices: Vec<coffer_audit::DeviceConfig>,
     lifecycle: Mutex<Lifecycle>,
     state: RwLock<Option<Arc<Unsealed>>>,
 }
@@ -117,6 +122,7 @@ impl Core {
             clock: config.clock,
             auto_unseal: config.auto_unseal,
             engines: config.engines,
+            audit_devices: config.audit_devices,
             lifecycle: Mutex::new(Lifecycle::default()),
             state: RwLock::new(None),
         });
@@ -216,7 +222,9 @@ impl Core {
             TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone(), hook).await?;
         let identity = IdentityStore::load(self.barrier.view("identity/")).await?;
         let grants = GrantStore::load(self.barrier.view("sys/grants/")).await?;
+        let audit = AuditLog::load(self.barrier.view("core/audit/"), &self.audit_devices).await?;
         let state = Arc::new(Unsealed {
+            audit,
             grants,
             identity,
             mounts,
@@ -465,6 +473,20 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// SIGHUP: reopens audit files (for log rotation).
+    pub async fn reopen_audit(&self) {
+        if let Ok(state) = self.unsealed() {
+            state.audit.reopen().await;
+        }
+    }
+
+    /// Audit devices whose last write failed, with the error (for `sys/health`).
+    pub fn failing_audit_devices(&self) -> Vec<(String, String)> {
+        self.unsealed()
+            .map(|state| state.audit.failing())
+            .unwrap_or_default()
     }
 
     /// Seals and closes storage; call once at shutdown after in-flight requests finished.

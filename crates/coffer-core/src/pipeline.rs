@@ -9,6 +9,7 @@ use crate::engine::EngineRequest;
 use crate::mount::Mounted;
 use std::time::SystemTime;
 
+use crate::audit;
 use crate::node::Unsealed;
 use crate::request::{ClientToken, Operation, Reply, Request, Response};
 use crate::token::TokenEntry;
@@ -26,20 +27,56 @@ pub(crate) struct Caller {
 }
 
 impl Core {
-    /// Handles one logical request.
+    /// Handles one logical request: authenticate, decide, record the request in the audit log
+    /// (refusing it when no device can), run it, and record the reply.
     pub async fn handle(&self, request: Request) -> Result<Reply> {
         let state = self.unsealed()?;
         let path = request.path.as_str();
         let now = self.clock().now();
         let target = route(&state, path);
+        let facts = mount_facts(&target);
         if let Target::Auth(mounted, rest) = &target
             && mounted.is_unauthenticated(rest)
         {
-            return self.login(&state, &request, mounted, rest, now).await;
+            return self
+                .login(&state, &request, mounted, rest, now, facts.as_ref())
+                .await;
         }
-        let token = request.token.clone().ok_or(Error::PermissionDenied)?;
-        let entry = state.tokens.authenticate(&token).await?;
-        let acl = state.policies.acl(&effective_policies(&state, &entry));
+        let token_text = request.token.as_ref().map(ClientToken::expose);
+        let entry = match &request.token {
+            None => Err(Error::PermissionDenied),
+            Some(token) => state.tokens.authenticate(token).await,
+        };
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                // Unknown, expired or missing tokens are recorded too, then refused.
+                let audit_request = audit::request_of(&request, request.operation, facts.as_ref());
+                let _ = state
+                    .audit
+                    .record(&audit::request_event(
+                        now,
+                        None,
+                        audit_request.clone(),
+                        token_text,
+                    ))
+                    .await;
+                let outcome = Err(error);
+                let _ = state
+                    .audit
+                    .record(&audit::response_event(
+                        now,
+                        None,
+                        audit_request,
+                        token_text,
+                        &outcome,
+                    ))
+                    .await;
+                return outcome;
+            }
+        };
+        let policies = effective_policies(&state, &entry);
+        let acl = state.policies.acl(&policies);
         // A write to something that does not exist yet needs `create`, not `update`.
         let mut operation = request.operation;
         if let (Operation::Update, Target::Mount(mounted, rest) | Target::Auth(mounted, rest)) =
@@ -64,33 +101,79 @@ impl Core {
             _ => path.to_owned(),
         };
         let decision = acl.check(&policy_path, operation.policy_operation());
-        // The CLI's preflight needs only a valid token: it filters by the token's ACL itself.
-        if !decision.allowed && !filters_by_itself(path) {
+        let mut granting: Vec<String> = decision
+            .granting_policies
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        let mut allowed = decision.allowed || filters_by_itself(path);
+        if !allowed {
             // A live time-limited grant for the token's identity may allow what its policies do not.
-            let granted = entry
+            if let Some(grant) = entry
                 .identity()
-                .and_then(|identity| state.grants.allows(identity, &policy_path, operation, now));
-            match granted {
-                Some(grant) => {
-                    tracing::info!(%grant, path, "request allowed by a time-limited grant")
-                }
-                None => return Err(Error::PolicyDenied),
+                .and_then(|identity| state.grants.allows(identity, &policy_path, operation, now))
+            {
+                tracing::info!(%grant, path, "request allowed by a time-limited grant");
+                granting.push(format!("grant:{grant}"));
+                allowed = true;
             }
         }
         let sudo = decision.sudo;
         if needs_sudo(path) && !sudo {
-            return Err(Error::PolicyDenied);
+            allowed = false;
         }
-        let caller = Caller {
-            token,
-            entry,
-            acl,
-            sudo,
+        let auth = audit::auth_of(&entry, &policies, Some((allowed, granting)), now);
+        let audit_request = audit::request_of(&request, operation, facts.as_ref());
+        // Fail closed: nothing runs unless the request was recorded.
+        state
+            .audit
+            .record(&audit::request_event(
+                now,
+                Some(auth.clone()),
+                audit_request.clone(),
+                token_text,
+            ))
+            .await?;
+        let outcome = if allowed {
+            let caller = Caller {
+                token: request.token.clone().ok_or(Error::PermissionDenied)?,
+                entry,
+                acl,
+                sudo,
+            };
+            self.dispatch(&state, &caller, &request, target, operation, now)
+                .await
+        } else {
+            Err(Error::PolicyDenied)
         };
+        state
+            .audit
+            .record(&audit::response_event(
+                now,
+                Some(auth),
+                audit_request,
+                token_text,
+                &outcome,
+            ))
+            .await?;
+        outcome
+    }
+
+    /// Runs an authorized request on its backend, wrapping the reply when asked to.
+    async fn dispatch(
+        &self,
+        state: &Unsealed,
+        caller: &Caller,
+        request: &Request,
+        target: Target<'_>,
+        operation: Operation,
+        now: SystemTime,
+    ) -> Result<Reply> {
+        let path = request.path.as_str();
         let reply = match target {
-            Target::Sys(rest) => sys::handle(self, &state, &caller, &request, rest).await,
+            Target::Sys(rest) => sys::handle(self, state, caller, request, rest).await,
             Target::Token(rest) => {
-                auth_token::handle(&state.tokens, now, &caller, &request, rest).await
+                auth_token::handle(&state.tokens, now, caller, request, rest).await
             }
             Target::Identity(rest) => {
                 state
@@ -108,7 +191,7 @@ impl Core {
                     token_scope: caller.entry.scope(),
                 };
                 let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
-                self.finish_login(&state, &mounted, reply, now).await
+                self.finish_login(state, &mounted, reply, now).await
             }
             Target::Nothing => Err(Error::NoHandler {
                 path: path.to_owned(),
@@ -116,7 +199,7 @@ impl Core {
         }?;
         match (request.wrap_ttl, reply) {
             (Some(ttl), Reply::Ok(response)) if response.wrap_info.is_none() => {
-                crate::wrapping::wrap(&state, now, path, ttl, *response).await
+                crate::wrapping::wrap(state, now, path, ttl, *response).await
             }
             (_, reply) => Ok(reply),
         }
@@ -130,23 +213,48 @@ impl Core {
         mounted: &Arc<Mounted>,
         rest: &str,
         now: SystemTime,
+        facts: Option<&audit::MountFacts>,
     ) -> Result<Reply> {
-        let engine_request = EngineRequest {
-            operation: request.operation,
-            path: rest,
-            data: &request.data,
-            mount: &mounted.info,
-            now,
-            token_scope: "",
-        };
-        let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
-        let reply = self.finish_login(state, mounted, reply, now).await?;
-        match (request.wrap_ttl, reply) {
-            (Some(ttl), Reply::Ok(response)) => {
-                crate::wrapping::wrap(state, now, request.path.as_str(), ttl, *response).await
+        let audit_request = audit::request_of(request, request.operation, facts);
+        state
+            .audit
+            .record(&audit::request_event(
+                now,
+                None,
+                audit_request.clone(),
+                None,
+            ))
+            .await?;
+        let outcome = async {
+            let engine_request = EngineRequest {
+                operation: request.operation,
+                path: rest,
+                data: &request.data,
+                mount: &mounted.info,
+                now,
+                token_scope: "",
+            };
+            let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
+            let reply = self.finish_login(state, mounted, reply, now).await?;
+            match (request.wrap_ttl, reply) {
+                (Some(ttl), Reply::Ok(response)) => {
+                    crate::wrapping::wrap(state, now, request.path.as_str(), ttl, *response).await
+                }
+                (_, reply) => Ok(reply),
             }
-            (_, reply) => Ok(reply),
         }
+        .await;
+        state
+            .audit
+            .record(&audit::response_event(
+                now,
+                None,
+                audit_request,
+                None,
+                &outcome,
+            ))
+            .await?;
+        outcome
     }
 
     /// Turns a login grant into an orphan token carrying the identity, with the policies of the
@@ -227,6 +335,38 @@ pub(crate) fn effective_policies(state: &Unsealed, entry: &TokenEntry) -> Vec<St
         names.extend(state.identity.policies_of(entry.entity_id()));
     }
     names
+}
+
+/// Where a request goes, for its audit record.
+fn mount_facts(target: &Target<'_>) -> Option<audit::MountFacts> {
+    match target {
+        Target::Mount(mounted, _) => Some(audit::MountFacts {
+            point: mounted.entry.path.clone(),
+            kind: mounted.entry.kind.clone(),
+            accessor: mounted.entry.accessor.clone(),
+        }),
+        Target::Auth(mounted, _) => Some(audit::MountFacts {
+            point: format!("auth/{}", mounted.entry.path),
+            kind: mounted.entry.kind.clone(),
+            accessor: mounted.entry.accessor.clone(),
+        }),
+        Target::Token(_) => Some(audit::MountFacts {
+            point: "auth/token/".into(),
+            kind: "token".into(),
+            accessor: String::new(),
+        }),
+        Target::Sys(_) => Some(audit::MountFacts {
+            point: "sys/".into(),
+            kind: "system".into(),
+            accessor: String::new(),
+        }),
+        Target::Identity(_) => Some(audit::MountFacts {
+            point: "identity/".into(),
+            kind: "identity".into(),
+            accessor: String::new(),
+        }),
+        Target::Nothing => None,
+    }
 }
 
 fn route<'a>(state: &Unsealed, path: &'a str) -> Target<'a> {

@@ -15,7 +15,7 @@ use crate::{Core, Error, Result, params};
 pub(crate) fn needs_sudo(rest: &str) -> bool {
     matches!(
         rest,
-        "seal" | "step-down" | "rotate" | "rotate/keyring" | "audit" | "raw"
+        "seal" | "step-down" | "rotate" | "rotate/keyring" | "audit" | "audit-logs" | "raw"
     ) || [
         "audit/",
         "raw/",
@@ -38,6 +38,13 @@ pub(crate) async fn handle(
     rest: &str,
 ) -> Result<Reply> {
     if let Some(reply) = crate::sys_mounts::handle(state, caller, request, rest).await {
+        return reply;
+    }
+    if let Some(reply) = state
+        .audit
+        .handle(request.operation, &request.data, rest)
+        .await
+    {
         return reply;
     }
     if let Some(reply) = crate::sys_auth::handle(state, request, rest).await {

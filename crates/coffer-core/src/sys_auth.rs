@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::mount::MountEntry;
 use crate::node::Unsealed;
 use crate::request::{Operation, Reply, Request, Response};
 use crate::sys_mounts::{enable, entry_json, read_tune, tune};
@@ -24,7 +25,7 @@ pub(crate) async fn handle(
     } else if let Some(path) = rest.strip_prefix("auth/") {
         if let Some(path) = path.strip_suffix("/tune") {
             match op {
-                Operation::Read => read_tune(&state.auth, path),
+                Operation::Read => read_tune(&state.auth, path).map(with_token_type),
                 _ if write => tune(&state.auth, &request.data, path).await,
                 _ => Err(Error::UnsupportedOperation),
             }
@@ -42,10 +43,36 @@ pub(crate) async fn handle(
     Some(reply)
 }
 
+/// The kind of token an auth method's logins issue, which Vault shows in its `config` and tune
+/// settings; Coffer issues service tokens only.
+const TOKEN_TYPE: &str = "default-service";
+
+/// An auth method's entry in Vault's shape: a mount entry whose `config` has `token_type`.
+fn auth_entry_json(entry: &MountEntry) -> Value {
+    let mut json = entry_json(entry);
+    if let Some(Value::Object(config)) = json.get_mut("config") {
+        config.insert("token_type".into(), json!(TOKEN_TYPE));
+    }
+    json
+}
+
+/// Tune settings of an auth method, with `token_type`.
+fn with_token_type(reply: Reply) -> Reply {
+    match reply {
+        Reply::Ok(mut response) => {
+            if let Some(data) = response.data.as_mut() {
+                data.insert("token_type".into(), json!(TOKEN_TYPE));
+            }
+            Reply::Ok(response)
+        }
+        other => other,
+    }
+}
+
 pub(crate) fn token_entry(state: &Unsealed) -> Value {
     json!({
         "accessor": format!("auth_token_{}", state.cluster.id.chars().take(8).collect::<String>()),
-        "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0, "token_type": "default-service"},
+        "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0, "token_type": TOKEN_TYPE},
         "description": "token based credentials",
         "external_entropy_access": false,
         "local": false,
@@ -62,7 +89,7 @@ pub(crate) fn token_entry(state: &Unsealed) -> Value {
 fn list(state: &Unsealed) -> Reply {
     let mut mounts = Map::new();
     for mounted in state.auth.list() {
-        mounts.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
+        mounts.insert(mounted.entry.path.clone(), auth_entry_json(&mounted.entry));
     }
     mounts.insert("token/".into(), token_entry(state));
     Reply::ok(Response::with_data(mounts))
@@ -74,7 +101,7 @@ fn read(state: &Unsealed, path: &str) -> Result<Reply> {
         token_entry(state)
     } else {
         match state.auth.find_exact(&path) {
-            Some(mounted) => entry_json(&mounted.entry),
+            Some(mounted) => auth_entry_json(&mounted.entry),
             None => return Err(Error::invalid(format!("no matching mount at \"{path}\""))),
         }
     };

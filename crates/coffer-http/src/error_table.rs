@@ -25,6 +25,7 @@ pub fn status_for(error: &Error) -> StatusCode {
         Error::NoHandler { .. } | Error::UnsupportedPath => StatusCode::NOT_FOUND,
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict => StatusCode::CONFLICT,
+        Error::AuditFailed => StatusCode::INTERNAL_SERVER_ERROR,
         Error::CorruptRecord { .. } | Error::Barrier(_) | Error::Storage(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -123,6 +124,11 @@ mod tests {
             Error::Conflict,
             409,
             "the record changed while it was being updated; retry",
+        );
+        check(
+            Error::AuditFailed,
+            500,
+            "no audit device could record the request, so it was refused",
         );
         check(
             Error::DurationOutOfRange(std::time::Duration::from_secs(1)),

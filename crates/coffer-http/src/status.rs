@@ -109,6 +109,7 @@ pub(crate) async fn health(
         version: VERSION.into(),
         cluster_name: health.cluster.as_ref().map(|c| c.name.clone()),
         cluster_id: health.cluster.map(|c| c.id),
+        audit_devices_failing: state.core.failing_audit_devices().into_iter().collect(),
     };
     json_response(status, &body)
 }

@@ -76,6 +76,9 @@ pub(crate) enum Command {
     /// Role-based access to KV secrets: compile a JSON access file into per-group policies.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Audit devices, the hash-chain verifier and audit log queries.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage secrets engines: list, enable, disable, tune.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -400,6 +403,77 @@ pub(crate) enum SecretsCommand {
         /// The grant id.
         id: String,
     },
+}
+
+/// `coffer audit …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Enable an audit device: `coffer audit enable file file_path=/var/log/coffer/audit.log`.
+    Enable {
+        /// Device type: `file` or `socket`.
+        kind: String,
+        /// Device options `key=value` (file_path, mode, address, socket_type, hmac_accessor).
+        options: Vec<String>,
+        /// Where to enable it (default: the type).
+        #[arg(long)]
+        path: Option<String>,
+        /// A human-friendly description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Disable an audit device.
+    Disable {
+        /// The device path, e.g. `file`.
+        path: String,
+    },
+    /// List the audit devices.
+    List,
+    /// The HMAC a device writes for a value, to search the log for it.
+    Hash {
+        /// The device path.
+        device: String,
+        /// The value.
+        input: String,
+    },
+    /// Check a hash-chained audit file; names the first modified, removed, inserted or reordered record.
+    Verify {
+        /// The audit log file.
+        file: std::path::PathBuf,
+    },
+    /// Query the audit log: who did what to which path, when.
+    Logs(AuditLogsArgs),
+}
+
+/// `coffer audit logs`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditLogsArgs {
+    /// secrets, credentials, leases or auth.
+    #[arg(long)]
+    pub(crate) resource: Option<String>,
+    /// read (or accessed), write, delete, lease, rotate, login or denied.
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// Who: `user:alice`, `agent:NAME`.
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// A path glob, e.g. `secret/data/prod/*`.
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// From: a duration ago (`24h`) or an RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Until: a duration ago or an RFC 3339 time.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// success or failure.
+    #[arg(long)]
+    pub(crate) result: Option<String>,
+    /// At most this many records (the newest).
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
+    /// Which file device to read (default: the first).
+    #[arg(long)]
+    pub(crate) device: Option<String>,
 }
 
 /// `coffer secrets grant-access`.

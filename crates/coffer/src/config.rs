@@ -66,6 +66,8 @@ pub(crate) struct ServerConfig {
     pub(crate) log_format: String,
     /// Unattended unseal.
     pub(crate) auto_unseal: Option<AutoUnsealSource>,
+    /// Audit devices declared here (`audit "file" "name" { options { file_path = "…" } }`).
+    pub(crate) audit: Vec<coffer_core::AuditDeviceConfig>,
 }
 
 impl ServerConfig {
@@ -193,6 +195,7 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
     let mut storage = None;
     let mut listener = None;
     let mut auto_unseal = None;
+    let mut audit = Vec::new();
     let mut api_addr = None;
     let mut log_level = "info".to_owned();
     let mut log_format = "standard".to_owned();
@@ -226,6 +229,14 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
                 bail!("listener type {other:?} is not supported (use \"tcp\")")
             }
             ("seal", Some("static")) => auto_unseal = Some(seal_block(block.body())?),
+            ("audit", Some(kind)) => {
+                let name = block
+                    .labels()
+                    .get(1)
+                    .map(|l| l.as_str().to_owned())
+                    .unwrap_or_else(|| kind.to_owned());
+                audit.push(audit_block(kind, &name, block.body())?);
+            }
             ("seal", Some(other)) => bail!("seal type {other:?} is not supported (use \"static\")"),
             (name, None) => bail!("block {name:?} needs a type label, e.g. {name} \"...\" {{ }}"),
             (name, Some(_)) => bail!("unknown block {name:?}"),
@@ -246,6 +257,7 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
         log_level,
         log_format,
         auto_unseal,
+        audit,
     })
 }
 
@@ -343,6 +355,39 @@ fn listener_block(body: &Body) -> anyhow::Result<ListenerConfig> {
         (false, _, _) => bail!("listener \"tcp\" needs both tls_cert_file and tls_key_file"),
     };
     Ok(ListenerConfig { address, tls })
+}
+
+fn audit_block(
+    kind: &str,
+    name: &str,
+    body: &Body,
+) -> anyhow::Result<coffer_core::AuditDeviceConfig> {
+    let mut description = String::new();
+    for attr in body.attributes() {
+        match attr.key() {
+            "description" => description = string(attr.expr(), "description")?,
+            "local" => {}
+            other => bail!("unknown setting {other:?} in audit \"{kind}\" \"{name}\""),
+        }
+    }
+    let mut options = std::collections::BTreeMap::new();
+    for block in body.blocks() {
+        if block.identifier() != "options" {
+            bail!(
+                "unexpected block {:?} inside audit \"{kind}\" \"{name}\"",
+                block.identifier()
+            );
+        }
+        for attr in block.body().attributes() {
+            options.insert(attr.key().to_owned(), string(attr.expr(), attr.key())?);
+        }
+    }
+    Ok(coffer_core::AuditDeviceConfig {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        options,
+        description,
+    })
 }
 
 fn seal_block(body: &Body) -> anyhow::Result<AutoUnsealSource> {

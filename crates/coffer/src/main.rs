@@ -133,6 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Access(command) => {
             commands::access::run(&connection::client(&cli.client)?, format, command).await
         }
+        Command::Audit(command) => commands::audit::run(&cli.client, format, command).await,
     }
 }
 
@@ -159,6 +160,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             log_level: "info".into(),
             log_format: "standard".into(),
             auto_unseal: None,
+            audit: Vec::new(),
         };
         config.apply_env(|name| {
             std::env::var(name)

@@ -118,6 +118,7 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
         clock: Arc::new(SystemClock),
         auto_unseal,
         engines: EngineRegistry::new(coffer_engines::factories()),
+        audit_devices: config.audit.clone(),
     })
     .await
     .context("starting the core")?;
@@ -150,6 +151,7 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
     tracing::info!(address = %local, tls = acceptor.is_some(), storage = core.storage_type(), elapsed_ms = started.elapsed().as_millis() as u64, "listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(reopen_on_sighup(core.clone(), stop_rx.clone()));
     let background = tokio::spawn(
         core.clone()
             .run_background(BACKGROUND_INTERVAL, wait_for(stop_rx)),
@@ -167,6 +169,33 @@ async fn wait_for(mut stop: watch::Receiver<bool>) {
         if stop.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// SIGHUP reopens audit files, so a log rotation moves the old file away and the new one starts.
+async fn reopen_on_sighup(core: Arc<Core>, stop: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP; audit files are not reopened on rotation");
+            return;
+        };
+        let stopped = wait_for(stop);
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP received, reopening audit files");
+                    core.reopen_audit().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (core, stop);
     }
 }
 

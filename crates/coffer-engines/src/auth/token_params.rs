@@ -34,6 +34,10 @@ pub(crate) struct TokenParams {
     num_uses: u32,
     no_default_policy: bool,
     token_type: TokenType,
+    /// Whether the policies were last set through the legacy `policies` field; Vault then
+    /// shows them under `policies` too. Absent in records written before it existed.
+    #[serde(default)]
+    legacy_policies: bool,
 }
 
 /// The `token_type` setting; only the kinds of token Coffer issues.
@@ -70,6 +74,8 @@ impl TokenType {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct TokenParamsUpdate {
     policies: Option<Vec<String>>,
+    /// Whether the legacy `policies` field was given with the policies.
+    legacy_policies: Option<bool>,
     ttl: Option<Ttl>,
     max_ttl: Option<Ttl>,
     explicit_max_ttl: Option<Ttl>,
@@ -97,8 +103,10 @@ impl TokenParamsUpdate {
         let token_type = fields::string(data, "token_type")?
             .map(|text| TokenType::parse(&text))
             .transpose()?;
+        let policies = TokenParamsUpdate::parse_policies(data)?;
         Ok(TokenParamsUpdate {
-            policies: TokenParamsUpdate::parse_policies(data)?.policies,
+            policies: policies.policies,
+            legacy_policies: policies.legacy_policies,
             ttl: fields::duration(data, "token_ttl")?,
             max_ttl: fields::duration(data, "token_max_ttl")?,
             explicit_max_ttl: fields::duration(data, "token_explicit_max_ttl")?,
@@ -109,14 +117,21 @@ impl TokenParamsUpdate {
         })
     }
 
-    /// Only the policies: `token_policies`, or the legacy `policies` when it is absent.
+    /// Only the policies: `token_policies`, or the legacy `policies` when it is absent. As in
+    /// Vault, giving `policies` (alone or beside `token_policies`) marks the policies as set
+    /// through the legacy field, and giving only `token_policies` clears that mark.
     pub(crate) fn parse_policies(data: &Map<String, Value>) -> Result<TokenParamsUpdate> {
-        let policies = match fields::string_list(data, "token_policies")? {
-            Some(policies) => Some(policies),
-            None => fields::string_list(data, "policies")?,
+        let legacy = fields::string_list(data, "policies")?;
+        let (policies, legacy_policies) = match fields::string_list(data, "token_policies")? {
+            Some(policies) => (Some(policies), Some(legacy.is_some())),
+            None => {
+                let given = legacy.is_some();
+                (legacy, given.then_some(true))
+            }
         };
         Ok(TokenParamsUpdate {
             policies,
+            legacy_policies,
             ..TokenParamsUpdate::default()
         })
     }
@@ -130,6 +145,7 @@ impl TokenParams {
         if let Some(policies) = &update.policies {
             next.policies.clone_from(policies);
         }
+        next.legacy_policies = update.legacy_policies.unwrap_or(next.legacy_policies);
         let secs = |ttl: Option<Ttl>, current: u64| ttl.map_or(current, Ttl::as_secs);
         next.ttl = secs(update.ttl, next.ttl);
         next.max_ttl = secs(update.max_ttl, next.max_ttl);
@@ -152,8 +168,12 @@ impl TokenParams {
         Ok(())
     }
 
-    /// Adds the fields of Vault's read shape (`token_policies`, `token_ttl`, …) to `out`.
+    /// Adds the fields of Vault's read shape (`token_policies`, `token_ttl`, …) to `out`, and
+    /// the legacy `policies` when they were set through it and are not empty.
     pub(crate) fn write_fields(&self, out: &mut Map<String, Value>) {
+        if self.legacy_policies && !self.policies.is_empty() {
+            out.insert("policies".to_owned(), json!(self.policies));
+        }
         let fields = [
             ("token_bound_cidrs", json!([])),
             ("token_explicit_max_ttl", json!(self.explicit_max_ttl)),
@@ -254,13 +274,36 @@ mod tests {
                 json!({"token_policies": ["a", "b"], "token_ttl": 3600, "token_max_ttl": 14400}),
             )),
         );
+        // The legacy `policies` field, shown back as Vault does (checked against OpenBao 2.7.2).
         check(
             &[json!({"policies": ["legacy"]})],
-            Ok(shape(json!({"token_policies": ["legacy"]}))),
+            Ok(shape(
+                json!({"token_policies": ["legacy"], "policies": ["legacy"]}),
+            )),
         );
         check(
             &[json!({"policies": ["legacy"], "token_policies": ["new"]})],
-            Ok(shape(json!({"token_policies": ["new"]}))),
+            Ok(shape(
+                json!({"token_policies": ["new"], "policies": ["new"]}),
+            )),
+        );
+        check(
+            &[json!({"policies": "a"}), json!({"token_ttl": "1h"})],
+            Ok(shape(
+                json!({"token_policies": ["a"], "policies": ["a"], "token_ttl": 3600}),
+            )),
+        );
+        check(
+            &[json!({"policies": "a"}), json!({"token_policies": "b"})],
+            Ok(shape(json!({"token_policies": ["b"]}))),
+        );
+        check(
+            &[json!({"token_policies": "a"}), json!({"policies": "b"})],
+            Ok(shape(json!({"token_policies": ["b"], "policies": ["b"]}))),
+        );
+        check(
+            &[json!({"policies": "a"}), json!({"policies": ""})],
+            Ok(shape(json!({}))),
         );
         // A later update keeps what it does not mention.
         check(

@@ -92,7 +92,11 @@ async fn user_crud_has_vaults_shapes() {
             ),
             // Usernames are lowercased.
             (write("users/Bob", json!({"password": "pw", "policies": ["legacy"]})), no_content()),
-            (read("users/BOB"), user_shape(json!({"token_policies": ["legacy"]}))),
+            // Set through the legacy field, the policies are shown under it too, as in Vault.
+            (
+                read("users/BOB"),
+                user_shape(json!({"token_policies": ["legacy"], "policies": ["legacy"]})),
+            ),
             (request(List, "users", Value::Null), keys(&["alice", "bob"])),
             (request(List, "users/", Value::Null), keys(&["alice", "bob"])),
             // An update without a password keeps the stored one and what it does not mention.
@@ -119,8 +123,8 @@ async fn user_crud_has_vaults_shapes() {
             (
                 read("users/alice"),
                 user_shape(json!({
-                    "token_policies": ["c"], "token_ttl": 3600, "token_max_ttl": 14400,
-                    "token_num_uses": 3
+                    "token_policies": ["c"], "policies": ["c"], "token_ttl": 3600,
+                    "token_max_ttl": 14400, "token_num_uses": 3
                 })),
             ),
             (request(Delete, "users/bob", Value::Null), no_content()),

@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use coffer_storage::Storage;
 use serde_json::{Value, json};
 
-use crate::support::{Issued, Node, json_of, request, send_request};
+use crate::support::{Issued, Node, json_of, request, send_request, snapshot};
 
 /// The body of a 403 for a valid token that lacks the capability.
 const DENIED: &str = "1 error occurred:\n\t* permission denied\n\n";
@@ -237,30 +236,6 @@ async fn created_id(node: &Node, path: &str, body: Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{path} returns data.id: {reply}"))
         .to_owned()
-}
-
-/// Every key of the physical storage with its bytes.
-async fn snapshot(storage: &Storage) -> BTreeMap<String, Vec<u8>> {
-    let mut all = BTreeMap::new();
-    let mut after: Option<String> = None;
-    loop {
-        let keys = storage
-            .scan("", after.as_deref(), 500)
-            .await
-            .expect("memory storage scans");
-        let Some(last) = keys.last().cloned() else {
-            return all;
-        };
-        for key in keys {
-            let value = storage
-                .get(&key)
-                .await
-                .expect("memory storage reads")
-                .unwrap_or_else(|| panic!("{key} vanished between scan and get"));
-            all.insert(key, value);
-        }
-        after = Some(last);
-    }
 }
 
 /// The keys added, removed or changed from `before` to `after` (empty when equal).

@@ -219,3 +219,49 @@ async fn issue_4_bad_grants_write_nothing() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn issue_4_grants_and_their_use_are_audited() {
+    let (node, john, _) = setup().await;
+    let root = Some(node.root.as_str());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.log");
+    let device = json!({"type": "file", "options": {"file_path": log.display().to_string()}});
+    let (status, _, body) = node
+        .send("PUT", "/v1/sys/audit/file", root, Some(device))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let grant = json!({"identity": "user:john@example.com", "path": "secret/data/DATABASE_URL", "duration": "1h"});
+    let (_, _, body) = node.send("POST", "/v1/sys/grants", root, Some(grant)).await;
+    let id = body["data"]["id"].as_str().expect("grant id").to_owned();
+    let (status, _, _) = node
+        .send("GET", "/v1/secret/data/DATABASE_URL", Some(&john), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "response" && r["request"]["path"] == "sys/grants"),
+        "the grant's creation is recorded"
+    );
+    let used = records
+        .iter()
+        .find(|r| r["type"] == "request" && r["request"]["path"] == "secret/data/DATABASE_URL")
+        .expect("the granted read is recorded");
+    assert_eq!(
+        used["auth"]["identity"],
+        json!({"type": "user", "name": "john@example.com"})
+    );
+    let granting = used["auth"]["policy_results"]["granting_policies"].to_string();
+    assert!(
+        granting.contains(&format!("grant:{id}")),
+        "the record names the grant that allowed it: {used}"
+    );
+}

@@ -2,6 +2,7 @@
 //! through `coffer_http::app` with `oneshot`, checking status codes, headers and Vault's reply
 //! shapes (`reference/vault-api.md` §0, §1.0, §1.1, §1.6, §1.11).
 
+mod audit;
 mod bruteforce;
 mod denied;
 mod envelope;

@@ -1,6 +1,7 @@
 //! The test harness: a core over in-memory storage with a manual clock, the HTTP app on top of
 //! it, and helpers that drive the app with `tower::ServiceExt::oneshot` and decode the reply.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -48,6 +49,7 @@ impl Node {
             clock: clock.clone(),
             auto_unseal: None,
             engines: coffer_core::EngineRegistry::new(coffer_engines::factories()),
+            audit_devices: Vec::new(),
         })
         .await
         .expect("a core over empty memory storage builds");
@@ -244,4 +246,28 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
+}
+
+/// Every key of the physical storage with its bytes.
+pub(crate) async fn snapshot(storage: &Storage) -> BTreeMap<String, Vec<u8>> {
+    let mut all = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let keys = storage
+            .scan("", after.as_deref(), 500)
+            .await
+            .expect("memory storage scans");
+        let Some(last) = keys.last().cloned() else {
+            return all;
+        };
+        for key in keys {
+            let value = storage
+                .get(&key)
+                .await
+                .expect("memory storage reads")
+                .unwrap_or_else(|| panic!("{key} vanished between scan and get"));
+            all.insert(key, value);
+        }
+        after = Some(last);
+    }
 }

@@ -2,6 +2,7 @@
 //! the chosen format. Errors bubble up to `main`, which picks the exit code.
 
 pub(crate) mod access;
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod data;
 pub(crate) mod generic;

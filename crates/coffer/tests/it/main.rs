@@ -2,6 +2,7 @@
 //! client, the `coffer` CLI and the stock OpenBao CLI.
 
 mod access_cli;
+mod audit;
 mod bao_access;
 mod bao_cli;
 mod bao_kv;

@@ -1,0 +1,306 @@
+//! Queries over a log by resource, action, actor, path glob, time and outcome.
+
+use std::io::Cursor;
+
+use coffer_audit::{Action, Error, Filter, Outcome, Resource, parse_actor, query};
+use serde_json::Value;
+
+use crate::{PATIENCE, alice, at, caller, memory_device, response_event};
+
+/// `(id, identity, operation, path, mount type, status, seconds after the base time)`.
+type Row = (
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u16,
+    u64,
+);
+
+const ROWS: &[Row] = &[
+    (
+        "r1",
+        Some(("user", "alice")),
+        "read",
+        "secret/data/prod/db",
+        Some("kv"),
+        200,
+        0,
+    ),
+    (
+        "r2",
+        Some(("user", "alice")),
+        "create",
+        "secret/data/dev/app",
+        Some("kv"),
+        200,
+        10,
+    ),
+    (
+        "r3",
+        Some(("user", "bob")),
+        "read",
+        "secret/data/prod/db",
+        Some("kv"),
+        403,
+        20,
+    ),
+    (
+        "r4",
+        Some(("agent", "deploy-1")),
+        "update",
+        "credentials/stripe/lease",
+        Some("credentials"),
+        200,
+        30,
+    ),
+    (
+        "r5",
+        Some(("user", "alice")),
+        "update",
+        "credentials/stripe/rotate",
+        Some("credentials"),
+        200,
+        40,
+    ),
+    (
+        "r6",
+        None,
+        "update",
+        "auth/userpass/login/alice",
+        Some("userpass"),
+        200,
+        50,
+    ),
+    (
+        "r7",
+        Some(("agent", "deploy-2")),
+        "update",
+        "sys/leases/revoke",
+        None,
+        204,
+        60,
+    ),
+    (
+        "r8",
+        Some(("user", "alice")),
+        "delete",
+        "secret/metadata/prod/old",
+        Some("kv"),
+        204,
+        70,
+    ),
+    (
+        "r9",
+        Some(("user", "alice")),
+        "read",
+        "secret/data/prod/missing",
+        Some("kv"),
+        404,
+        80,
+    ),
+];
+
+/// The log of `ROWS`, each with its request line before its response line.
+async fn log() -> Vec<u8> {
+    let (device, sink) = memory_device(&[]);
+    for (id, who, operation, path, mount_type, status, secs) in ROWS {
+        let mut event = response_event(id, operation, path, *status);
+        event.time = at(*secs);
+        event.request.mount_type = mount_type.map(str::to_owned);
+        event.request.mount_point = mount_type.map(|_| {
+            let first = path.split('/').next().unwrap_or_default();
+            if first == "auth" {
+                "auth/userpass/".to_owned()
+            } else {
+                format!("{first}/")
+            }
+        });
+        event.auth = who.map(|(kind, name)| {
+            if (kind, name) == ("user", "alice") {
+                alice()
+            } else {
+                caller(kind, name)
+            }
+        });
+        if *status == 403 {
+            event.error = Some("permission denied".to_owned());
+        }
+        let mut request = event.clone();
+        request.kind = coffer_audit::EventKind::Request;
+        request.response = None;
+        device
+            .log(&request, PATIENCE)
+            .await
+            .expect("memory never fails");
+        device
+            .log(&event, PATIENCE)
+            .await
+            .expect("memory never fails");
+    }
+    sink.text()
+}
+
+fn ids(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["request"]["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+async fn check(filter: Filter, limit: Option<usize>, expected: &[&str]) {
+    let found = query(Cursor::new(log().await), &filter, limit).expect("a valid log");
+    assert!(found.iter().all(|r| r["type"] == "response"));
+    assert_eq!(ids(&found), expected, "{filter:?} limit {limit:?}");
+}
+
+fn all() -> Filter {
+    Filter::default()
+}
+
+#[tokio::test]
+async fn no_filter_returns_every_response_oldest_first() {
+    check(
+        all(),
+        None,
+        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+    )
+    .await;
+    check(all(), Some(3), &["r7", "r8", "r9"]).await;
+    check(all(), Some(0), &[]).await;
+    check(
+        all(),
+        Some(100),
+        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn by_resource() {
+    let by = |r| Filter {
+        resource: Some(r),
+        ..all()
+    };
+    check(by(Resource::Secrets), None, &["r1", "r2", "r3", "r8", "r9"]).await;
+    check(by(Resource::Credentials), None, &["r4", "r5"]).await;
+    check(by(Resource::Leases), None, &["r7"]).await;
+    check(by(Resource::Auth), None, &["r6"]).await;
+}
+
+#[tokio::test]
+async fn by_action() {
+    let by = |a| Filter {
+        action: Some(a),
+        ..all()
+    };
+    check(by(Action::Read), None, &["r1", "r9"]).await;
+    check(by(Action::Write), None, &["r2", "r7"]).await;
+    check(by(Action::Delete), None, &["r8"]).await;
+    check(by(Action::Lease), None, &["r4"]).await;
+    check(by(Action::Rotate), None, &["r5"]).await;
+    check(by(Action::Login), None, &["r6"]).await;
+    check(by(Action::Denied), None, &["r3"]).await;
+}
+
+#[tokio::test]
+async fn by_actor() {
+    let by = |spec: &str| Filter {
+        actor: Some(parse_actor(spec).expect("type:name")),
+        ..all()
+    };
+    check(by("user:alice"), None, &["r1", "r2", "r5", "r8", "r9"]).await;
+    check(by("user:bob"), None, &["r3"]).await;
+    check(by("agent:deploy-*"), None, &["r4", "r7"]).await;
+    check(by("agent:alice"), None, &[]).await;
+}
+
+#[tokio::test]
+async fn by_path_glob() {
+    let by = |glob: &str| Filter {
+        path_glob: Some(glob.to_owned()),
+        ..all()
+    };
+    check(by("secret/data/prod/*"), None, &["r1", "r3", "r9"]).await;
+    check(by("secret/+/prod/*"), None, &["r1", "r3", "r8", "r9"]).await;
+    check(by("credentials/stripe/lease"), None, &["r4"]).await;
+    check(by("nothing/*"), None, &[]).await;
+}
+
+#[tokio::test]
+async fn by_time() {
+    let since = |s| Filter {
+        since: Some(at(s)),
+        ..all()
+    };
+    let until = |s| Filter {
+        until: Some(at(s)),
+        ..all()
+    };
+    check(since(60), None, &["r7", "r8", "r9"]).await;
+    check(since(61), None, &["r8", "r9"]).await;
+    check(until(20), None, &["r1", "r2"]).await;
+    check(
+        Filter {
+            since: Some(at(10)),
+            until: Some(at(40)),
+            ..all()
+        },
+        None,
+        &["r2", "r3", "r4"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn by_result_and_combined() {
+    let by = |o| Filter {
+        result: Some(o),
+        ..all()
+    };
+    check(by(Outcome::Failure), None, &["r3", "r9"]).await;
+    check(
+        by(Outcome::Success),
+        None,
+        &["r1", "r2", "r4", "r5", "r6", "r7", "r8"],
+    )
+    .await;
+    let combined = Filter {
+        resource: Some(Resource::Secrets),
+        actor: Some(("user".to_owned(), "alice".to_owned())),
+        path_glob: Some("secret/data/prod/*".to_owned()),
+        result: Some(Outcome::Success),
+        ..all()
+    };
+    check(combined, None, &["r1"]).await;
+}
+
+#[tokio::test]
+async fn malformed_lines_are_errors_except_a_torn_last_line() {
+    let mut text = log().await.to_vec();
+    text.extend_from_slice(b"{\"type\":\"response\",\"request\":{\"id\":\"r1");
+    let found = query(Cursor::new(&text), &all(), None).expect("a torn last line is skipped");
+    assert_eq!(found.len(), 9);
+
+    let mut text = b"garbage\n".to_vec();
+    text.extend_from_slice(&log().await);
+    assert!(matches!(
+        query(Cursor::new(&text), &all(), None),
+        Err(Error::Malformed { line: 1, .. })
+    ));
+
+    let bad_time = b"{\"type\":\"response\",\"time\":\"yesterday\",\"request\":{\"path\":\"a\"}}\n";
+    assert!(query(Cursor::new(&bad_time[..]), &all(), None).is_ok());
+    assert!(matches!(
+        query(
+            Cursor::new(&bad_time[..]),
+            &Filter {
+                since: Some(at(0)),
+                ..all()
+            },
+            None
+        ),
+        Err(Error::Malformed { line: 1, .. })
+    ));
+}
