@@ -19,6 +19,7 @@ use crate::record::{Hashing, Record};
 use crate::salt::Salt;
 use crate::sink::{AuditSink, DiscardSink};
 use crate::socket_sink::SocketSink;
+use crate::store_sink::StoreSink;
 
 /// How an audit device was declared: `audit "<kind>" "<name>" { description options {…} }`
 /// in the config file, or `sys/audit/<name>`.
@@ -26,7 +27,7 @@ use crate::socket_sink::SocketSink;
 pub struct DeviceConfig {
     /// The device's path, e.g. `file/`.
     pub name: String,
-    /// `file` or `socket`.
+    /// `file`, `socket` or `store`.
     pub kind: String,
     /// Vault's options: `file_path`, `mode`, `address`, `socket_type`, `write_timeout`,
     /// `hmac_accessor`, `elide_list_responses`, `format`, `log_raw`, `prefix`, `skip_test`.
@@ -72,6 +73,7 @@ const COMMON_OPTIONS: &[&str] = &[
 ];
 const FILE_OPTIONS: &[&str] = &["file_path", "path", "mode"];
 const SOCKET_OPTIONS: &[&str] = &["address", "socket_type", "write_timeout"];
+const STORE_OPTIONS: &[&str] = &["path", "mode"];
 
 impl Device {
     /// A device writing to `sink`, with its chain resuming at `chain`. Checks the options that
@@ -100,8 +102,9 @@ impl Device {
 
     /// A device whose sink is built from its kind and options: `file` (`file_path`, or its old
     /// name `path`: a file, `-`/`stdout`, or `discard`; `mode`, octal, default 0600) or
-    /// `socket` (`address`, `socket_type` `tcp`/`unix`, `write_timeout`). A file device resumes
-    /// the chain from the file's last line.
+    /// `socket` (`address`, `socket_type` `tcp`/`unix`, `write_timeout`) or `store` (`path`: an
+    /// embedded SQLite audit store; `mode` as for files). A file or store device resumes the
+    /// chain from its last line.
     pub fn open(config: DeviceConfig, salt: Zeroizing<Vec<u8>>) -> Result<Device> {
         check_config(&config)?;
         let (sink, chain): (Arc<dyn AuditSink>, ChainState) = match config.kind.as_str() {
@@ -147,6 +150,18 @@ impl Device {
                     sink = sink.with_write_timeout(parse_duration(timeout)?);
                 }
                 (Arc::new(sink), ChainState::genesis())
+            }
+            "store" => {
+                let path = config.options.get("path").ok_or_else(|| {
+                    Error::Config("a store device needs the path option".to_owned())
+                })?;
+                let mode = match config.options.get("mode") {
+                    Some(mode) => parse_mode(mode)?,
+                    None => DEFAULT_FILE_MODE,
+                };
+                let sink = StoreSink::open(Path::new(path), mode)?;
+                let chain = sink.chain();
+                (Arc::new(sink), chain)
             }
             other => return Err(unknown_kind(other)),
         };
@@ -301,6 +316,7 @@ fn check_config(config: &DeviceConfig) -> Result<Hashing> {
     let own = match config.kind.as_str() {
         "file" => FILE_OPTIONS,
         "socket" => SOCKET_OPTIONS,
+        "store" => STORE_OPTIONS,
         other => return Err(unknown_kind(other)),
     };
     if let Some(unknown) = config
@@ -346,7 +362,7 @@ fn check_config(config: &DeviceConfig) -> Result<Hashing> {
 
 fn unknown_kind(kind: &str) -> Error {
     Error::Config(format!(
-        "unknown audit device type {kind:?} (use \"file\" or \"socket\")"
+        "unknown audit device type {kind:?} (use \"file\", \"socket\" or \"store\")"
     ))
 }
 

@@ -32,6 +32,9 @@ pub enum Error {
     /// Reading or writing a log file failed.
     #[error("audit log I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The embedded audit store (SQLite) failed while being read.
+    #[error("audit store: {0}")]
+    Store(#[from] rusqlite::Error),
     /// A record could not be encoded as JSON.
     #[error("audit record JSON: {0}")]
     Json(#[from] serde_json::Error),

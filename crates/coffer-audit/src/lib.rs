@@ -6,8 +6,8 @@
 //!
 //! Map: [`AuditEvent`] (what the core builds) → [`Broker`] (the enabled devices, Vault's
 //! "at least one device recorded it" rule) → [`Device`] (salt, options, hash chain) →
-//! [`AuditSink`] ([`FileSink`], [`SocketSink`], [`DiscardSink`]). Reading a log back:
-//! [`verify`] and [`query`].
+//! [`AuditSink`] ([`FileSink`], [`SocketSink`], [`StoreSink`], [`DiscardSink`]). Reading a log
+//! back: [`verify`] and [`query`] over a file, [`store_verify`] and [`store_query`] over a store.
 
 mod broker;
 mod chain;
@@ -20,6 +20,7 @@ mod record;
 mod salt;
 mod sink;
 mod socket_sink;
+mod store_sink;
 mod verify;
 
 pub use broker::Broker;
@@ -32,4 +33,5 @@ pub use query::{Action, Filter, Outcome, Resource, parse_actor, query};
 pub use salt::{SALT_LEN, generate_salt};
 pub use sink::{AuditSink, DiscardSink};
 pub use socket_sink::{DEFAULT_WRITE_TIMEOUT, SocketSink};
+pub use store_sink::{StoreSink, store_query, store_verify};
 pub use verify::{Problem, VerifyReport, verify};

@@ -418,28 +418,55 @@ fn summary(record: &Value) -> Value {
 }
 
 impl AuditLog {
-    /// `sys/audit-logs`: matching records from a file device's log.
+    /// `sys/audit-logs`: matching records from a store device (indexed) when one is enabled or
+    /// named by `device`, otherwise from a file device's log.
     async fn logs(&self, data: &Map<String, Value>) -> Result<Reply> {
         let filter = filter_of(data, SystemTime::now())?;
         let limit = params::unsigned(data, "limit")?.map(|l| l as usize);
         let wanted = params::string(data, "device")?
             .filter(|d| !d.is_empty())
             .map(|d| normalize_name(&d));
-        let path = self
+        let candidates: Vec<DeviceConfig> = self
             .broker
             .list()
             .into_iter()
-            .filter(|c| c.kind == "file" && wanted.as_ref().is_none_or(|w| &c.name == w))
-            .filter_map(|c| c.options.get("file_path").cloned())
-            .find(|p| p != "-" && p != "stdout" && p != "discard")
-            .ok_or_else(|| {
-                Error::invalid("no file audit device to read; enable one with file_path set")
-            })?;
+            .filter(|c| wanted.as_ref().is_none_or(|w| &c.name == w))
+            .collect();
+        let store = candidates
+            .iter()
+            .filter(|c| c.kind == "store")
+            .find_map(|c| c.options.get("path").cloned());
+        let source = match store {
+            Some(path) => LogSource::Store(path),
+            None => candidates
+                .iter()
+                .filter(|c| c.kind == "file")
+                .filter_map(|c| c.options.get("file_path").cloned())
+                .find(|p| p != "-" && p != "stdout" && p != "discard")
+                .map(LogSource::File)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "no file audit device to read; enable one with file_path set \
+                         (or a store device)",
+                    )
+                })?,
+        };
         let records = tokio::task::spawn_blocking(move || -> Result<Vec<Value>> {
-            let file = std::fs::File::open(&path)
-                .map_err(|e| Error::invalid(format!("cannot read the audit log {path}: {e}")))?;
-            coffer_audit::query(std::io::BufReader::new(file), &filter, limit)
-                .map_err(|e| Error::invalid(format!("cannot read the audit log {path}: {e}")))
+            match source {
+                LogSource::Store(path) => {
+                    coffer_audit::store_query(std::path::Path::new(&path), &filter, limit).map_err(
+                        |e| Error::invalid(format!("cannot read the audit store {path}: {e}")),
+                    )
+                }
+                LogSource::File(path) => {
+                    let file = std::fs::File::open(&path).map_err(|e| {
+                        Error::invalid(format!("cannot read the audit log {path}: {e}"))
+                    })?;
+                    coffer_audit::query(std::io::BufReader::new(file), &filter, limit).map_err(
+                        |e| Error::invalid(format!("cannot read the audit log {path}: {e}")),
+                    )
+                }
+            }
         })
         .await
         .map_err(|_| Error::invalid("the audit log query was interrupted"))??;
@@ -450,6 +477,12 @@ impl AuditLog {
         );
         Ok(Reply::ok(Response::with_data(reply)))
     }
+}
+
+/// Where `sys/audit-logs` reads from: a store device's database or a file device's log.
+enum LogSource {
+    Store(String),
+    File(String),
 }
 
 fn decode(bytes: &[u8], key: &str) -> Result<DeviceRecord> {

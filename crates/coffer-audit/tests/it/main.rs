@@ -1,11 +1,13 @@
 //! Integration tests of the audit crate: record format and HMAC rules, file and socket sinks,
-//! the hash chain and its verification, the broker's at-least-one rule, and queries.
+//! the hash chain and its verification, the broker's at-least-one rule, queries, and the
+//! embedded audit store.
 
 mod broker;
 mod files;
 mod query;
 mod records;
 mod socket;
+mod store;
 mod verify;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use coffer_audit::{Action, Error, Filter, Outcome, Resource, parse_actor, query};
+use coffer_audit::{Action, AuditEvent, Error, Filter, Outcome, Resource, parse_actor, query};
 use serde_json::Value;
 
 use crate::{PATIENCE, alice, at, caller, memory_device, response_event};
@@ -102,9 +102,9 @@ const ROWS: &[Row] = &[
     ),
 ];
 
-/// The log of `ROWS`, each with its request line before its response line.
-async fn log() -> Vec<u8> {
-    let (device, sink) = memory_device(&[]);
+/// The events of `ROWS`: for each, its request then its response.
+pub(crate) fn events() -> Vec<AuditEvent> {
+    let mut events = Vec::new();
     for (id, who, operation, path, mount_type, status, secs) in ROWS {
         let mut event = response_event(id, operation, path, *status);
         event.time = at(*secs);
@@ -130,10 +130,16 @@ async fn log() -> Vec<u8> {
         let mut request = event.clone();
         request.kind = coffer_audit::EventKind::Request;
         request.response = None;
-        device
-            .log(&request, PATIENCE)
-            .await
-            .expect("memory never fails");
+        events.push(request);
+        events.push(event);
+    }
+    events
+}
+
+/// The log of `ROWS`, each with its request line before its response line.
+async fn log() -> Vec<u8> {
+    let (device, sink) = memory_device(&[]);
+    for event in events() {
         device
             .log(&event, PATIENCE)
             .await
@@ -142,94 +148,122 @@ async fn log() -> Vec<u8> {
     sink.text()
 }
 
-fn ids(records: &[Value]) -> Vec<String> {
+/// The request ids of records.
+pub(crate) fn ids(records: &[Value]) -> Vec<String> {
     records
         .iter()
         .map(|r| r["request"]["id"].as_str().expect("an id").to_owned())
         .collect()
 }
 
-async fn check(filter: Filter, limit: Option<usize>, expected: &[&str]) {
-    let found = query(Cursor::new(log().await), &filter, limit).expect("a valid log");
-    assert!(found.iter().all(|r| r["type"] == "response"));
-    assert_eq!(ids(&found), expected, "{filter:?} limit {limit:?}");
+/// A filter, a limit, and the request ids of the responses expected over `events()`.
+pub(crate) type Case = (Filter, Option<usize>, &'static [&'static str]);
+
+async fn check(cases: Vec<Case>) {
+    let log = log().await;
+    for (filter, limit, expected) in cases {
+        let found = query(Cursor::new(&log), &filter, limit).expect("a valid log");
+        assert!(found.iter().all(|r| r["type"] == "response"));
+        assert_eq!(ids(&found), expected, "{filter:?} limit {limit:?}");
+    }
 }
 
 fn all() -> Filter {
     Filter::default()
 }
 
-#[tokio::test]
-async fn no_filter_returns_every_response_oldest_first() {
-    check(
-        all(),
-        None,
-        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
-    )
-    .await;
-    check(all(), Some(3), &["r7", "r8", "r9"]).await;
-    check(all(), Some(0), &[]).await;
-    check(
-        all(),
-        Some(100),
-        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
-    )
-    .await;
+/// Every case below, for running the same table against another reader (the store).
+pub(crate) fn every_case() -> Vec<Case> {
+    [
+        unfiltered(),
+        resources(),
+        actions(),
+        actors(),
+        path_globs(),
+        times(),
+        results_and_combined(),
+    ]
+    .concat()
 }
 
-#[tokio::test]
-async fn by_resource() {
+fn unfiltered() -> Vec<Case> {
+    vec![
+        (
+            all(),
+            None,
+            &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+        ),
+        (all(), Some(3), &["r7", "r8", "r9"]),
+        (all(), Some(0), &[]),
+        (
+            all(),
+            Some(100),
+            &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+        ),
+    ]
+}
+
+fn resources() -> Vec<Case> {
     let by = |r| Filter {
         resource: Some(r),
         ..all()
     };
-    check(by(Resource::Secrets), None, &["r1", "r2", "r3", "r8", "r9"]).await;
-    check(by(Resource::Credentials), None, &["r4", "r5"]).await;
-    check(by(Resource::Leases), None, &["r7"]).await;
-    check(by(Resource::Auth), None, &["r6"]).await;
+    vec![
+        (by(Resource::Secrets), None, &["r1", "r2", "r3", "r8", "r9"]),
+        (by(Resource::Secrets), Some(2), &["r8", "r9"]),
+        (by(Resource::Credentials), None, &["r4", "r5"]),
+        (by(Resource::Leases), None, &["r7"]),
+        (by(Resource::Auth), None, &["r6"]),
+    ]
 }
 
-#[tokio::test]
-async fn by_action() {
+fn actions() -> Vec<Case> {
     let by = |a| Filter {
         action: Some(a),
         ..all()
     };
-    check(by(Action::Read), None, &["r1", "r9"]).await;
-    check(by(Action::Write), None, &["r2", "r7"]).await;
-    check(by(Action::Delete), None, &["r8"]).await;
-    check(by(Action::Lease), None, &["r4"]).await;
-    check(by(Action::Rotate), None, &["r5"]).await;
-    check(by(Action::Login), None, &["r6"]).await;
-    check(by(Action::Denied), None, &["r3"]).await;
+    vec![
+        (by(Action::Read), None, &["r1", "r9"]),
+        (by(Action::Write), None, &["r2", "r7"]),
+        (by(Action::Delete), None, &["r8"]),
+        (by(Action::Lease), None, &["r4"]),
+        (by(Action::Rotate), None, &["r5"]),
+        (by(Action::Login), None, &["r6"]),
+        (by(Action::Denied), None, &["r3"]),
+    ]
 }
 
-#[tokio::test]
-async fn by_actor() {
+fn actors() -> Vec<Case> {
     let by = |spec: &str| Filter {
         actor: Some(parse_actor(spec).expect("type:name")),
         ..all()
     };
-    check(by("user:alice"), None, &["r1", "r2", "r5", "r8", "r9"]).await;
-    check(by("user:bob"), None, &["r3"]).await;
-    check(by("agent:deploy-*"), None, &["r4", "r7"]).await;
-    check(by("agent:alice"), None, &[]).await;
+    vec![
+        (by("user:alice"), None, &["r1", "r2", "r5", "r8", "r9"]),
+        (by("user:alice"), Some(1), &["r9"]),
+        (by("user:bob"), None, &["r3"]),
+        (by("agent:deploy-*"), None, &["r4", "r7"]),
+        (by("*:deploy-+"), None, &["r4", "r7"]),
+        (by("agent:alice"), None, &[]),
+    ]
 }
 
-#[tokio::test]
-async fn by_path_glob() {
+fn path_globs() -> Vec<Case> {
     let by = |glob: &str| Filter {
         path_glob: Some(glob.to_owned()),
         ..all()
     };
-    check(by("secret/data/prod/*"), None, &["r1", "r3", "r9"]).await;
-    check(by("secret/+/prod/*"), None, &["r1", "r3", "r8", "r9"]).await;
-    check(by("credentials/stripe/lease"), None, &["r4"]).await;
-    check(by("nothing/*"), None, &[]).await;
+    vec![
+        (by("secret/data/prod/*"), None, &["r1", "r3", "r9"]),
+        (by("secret/data/prod/*"), Some(2), &["r3", "r9"]),
+        (by("secret/+/prod/*"), None, &["r1", "r3", "r8", "r9"]),
+        (by("secret/+/db"), None, &[]),
+        (by("credentials/stripe/lease"), None, &["r4"]),
+        (by("nothing/*"), None, &[]),
+    ]
 }
 
-#[tokio::test]
-async fn by_time() {
+fn times() -> Vec<Case> {
     let since = |s| Filter {
         since: Some(at(s)),
         ..all()
@@ -238,34 +272,27 @@ async fn by_time() {
         until: Some(at(s)),
         ..all()
     };
-    check(since(60), None, &["r7", "r8", "r9"]).await;
-    check(since(61), None, &["r8", "r9"]).await;
-    check(until(20), None, &["r1", "r2"]).await;
-    check(
-        Filter {
-            since: Some(at(10)),
-            until: Some(at(40)),
-            ..all()
-        },
-        None,
-        &["r2", "r3", "r4"],
-    )
-    .await;
+    vec![
+        (since(60), None, &["r7", "r8", "r9"]),
+        (since(61), None, &["r8", "r9"]),
+        (until(20), None, &["r1", "r2"]),
+        (
+            Filter {
+                since: Some(at(10)),
+                until: Some(at(40)),
+                ..all()
+            },
+            None,
+            &["r2", "r3", "r4"],
+        ),
+    ]
 }
 
-#[tokio::test]
-async fn by_result_and_combined() {
+fn results_and_combined() -> Vec<Case> {
     let by = |o| Filter {
         result: Some(o),
         ..all()
     };
-    check(by(Outcome::Failure), None, &["r3", "r9"]).await;
-    check(
-        by(Outcome::Success),
-        None,
-        &["r1", "r2", "r4", "r5", "r6", "r7", "r8"],
-    )
-    .await;
     let combined = Filter {
         resource: Some(Resource::Secrets),
         actor: Some(("user".to_owned(), "alice".to_owned())),
@@ -273,7 +300,50 @@ async fn by_result_and_combined() {
         result: Some(Outcome::Success),
         ..all()
     };
-    check(combined, None, &["r1"]).await;
+    vec![
+        (by(Outcome::Failure), None, &["r3", "r9"]),
+        (
+            by(Outcome::Success),
+            None,
+            &["r1", "r2", "r4", "r5", "r6", "r7", "r8"],
+        ),
+        (combined, None, &["r1"]),
+    ]
+}
+
+#[tokio::test]
+async fn no_filter_returns_every_response_oldest_first() {
+    check(unfiltered()).await;
+}
+
+#[tokio::test]
+async fn by_resource() {
+    check(resources()).await;
+}
+
+#[tokio::test]
+async fn by_action() {
+    check(actions()).await;
+}
+
+#[tokio::test]
+async fn by_actor() {
+    check(actors()).await;
+}
+
+#[tokio::test]
+async fn by_path_glob() {
+    check(path_globs()).await;
+}
+
+#[tokio::test]
+async fn by_time() {
+    check(times()).await;
+}
+
+#[tokio::test]
+async fn by_result_and_combined() {
+    check(results_and_combined()).await;
 }
 
 #[tokio::test]
