@@ -31,8 +31,7 @@ pub struct MountInfo {
     pub max_lease_ttl: u64,
 }
 
-/// One request as an engine sees it.
-#[derive(Debug)]
+/// One request as an engine sees it. Its `Debug` shows the body's keys, never values.
 pub struct EngineRequest<'a> {
     /// The operation.
     pub operation: Operation,
@@ -81,6 +80,17 @@ pub struct LoginGrant {
     pub num_uses: u32,
     /// Leave out the `default` policy.
     pub no_default_policy: bool,
+}
+
+impl std::fmt::Debug for EngineRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineRequest")
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_keys", &crate::request::keys_only(self.data))
+            .field("mount", &self.mount.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A logical backend.

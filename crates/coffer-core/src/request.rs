@@ -147,8 +147,8 @@ impl fmt::Debug for ClientToken {
     }
 }
 
-/// A logical request, immutable once built.
-#[derive(Debug, Clone)]
+/// A logical request, immutable once built. Its `Debug` shows the body's keys, never values.
+#[derive(Clone)]
 pub struct Request {
     /// The request id.
     pub id: RequestId,
@@ -220,8 +220,8 @@ pub struct AuthResponse {
     pub entity_id: String,
 }
 
-/// A backend's successful answer.
-#[derive(Debug, Clone, Default)]
+/// A backend's successful answer. Its `Debug` shows the data's keys, never values.
+#[derive(Clone, Default)]
 pub struct Response {
     /// The `data` payload.
     pub data: Option<Map<String, Value>>,
@@ -280,6 +280,37 @@ pub enum Reply {
     Login(Box<crate::engine::LoginGrant>),
 }
 
+/// The keys of a JSON map, for `Debug` output that must not show values.
+pub(crate) fn keys_only(map: &Map<String, Value>) -> Vec<&str> {
+    map.keys().map(String::as_str).collect()
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_keys", &keys_only(&self.data))
+            .field("token", &self.token)
+            .field("remote_addr", &self.remote_addr)
+            .field("wrap_ttl", &self.wrap_ttl)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("data_keys", &self.data.as_ref().map(keys_only))
+            .field("auth", &self.auth)
+            .field("warnings", &self.warnings)
+            .field("lease_duration", &self.lease_duration)
+            .field("wrap_info", &self.wrap_info)
+            .finish()
+    }
+}
+
 impl Reply {
     /// A reply with a body.
     pub fn ok(response: Response) -> Reply {
@@ -311,6 +342,22 @@ mod tests {
         check("secret/x//", Err(()));
         check("secret/\u{0}x", Err(()));
         check("..", Err(()));
+    }
+
+    #[test]
+    fn requests_and_responses_never_debug_values() {
+        let mut data = Map::new();
+        data.insert("password".into(), Value::String("hunter2-secret".into()));
+        let path = LogicalPath::parse("secret/data/x").unwrap_or_else(|e| panic!("{e}"));
+        let request = Request::new(Operation::Update, path)
+            .with_data(data.clone())
+            .with_token(ClientToken::new("s.tok"));
+        let text = format!("{request:?} {:?}", Response::with_data(data));
+        assert!(text.contains("password"), "keys are shown: {text}");
+        assert!(
+            !text.contains("hunter2-secret") && !text.contains("s.tok"),
+            "values are not: {text}"
+        );
     }
 
     #[test]

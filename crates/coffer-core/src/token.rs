@@ -5,6 +5,11 @@
 //! Storage layout inside the store's view (`sys/token/`):
 //! `salt`, `id/<hash>`, `accessor/<hash of accessor>`, `parent/<parent hash>/<child hash>`,
 //! `expiry/<expiry unix nanos, 20 digits>/<hash>`.
+//!
+//! Comparisons: a presented token is never compared with a stored one. It is turned into its
+//! salted HMAC-SHA256 (the salt is secret, behind the barrier) and looked up by that hash, so any
+//! timing of the lookup depends only on an unpredictable keyed hash, never on how many characters
+//! of a real token were guessed right.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
