@@ -29,9 +29,14 @@ pub(crate) async fn handle(
         }
     } else if let Some(path) = rest.strip_prefix("mounts/") {
         if let Some(path) = path.strip_suffix("/tune") {
+            // `sys/mounts/auth/<path>/tune` tunes an auth method, as in Vault.
+            let (table, path) = match path.strip_prefix("auth/") {
+                Some(auth_path) => (&state.auth, auth_path),
+                None => (&state.mounts, path),
+            };
             match op {
-                Operation::Read => read_tune(&state.mounts, path),
-                _ if write => tune(&state.mounts, &request.data, path).await,
+                Operation::Read => read_tune(table, path),
+                _ if write => tune(table, &request.data, path).await,
                 _ => Err(Error::UnsupportedOperation),
             }
         } else {

@@ -455,3 +455,33 @@ async fn issue_3_response_wrapping_is_single_use() {
         json!(["endpoint requires response wrapping to be used"])
     );
 }
+
+#[tokio::test]
+async fn issue_4_auth_methods_tune_through_both_paths() {
+    let node = Node::unsealed().await;
+    let root = Some(node.root.as_str());
+    node.send(
+        "POST",
+        "/v1/sys/auth/userpass",
+        root,
+        Some(json!({"type": "userpass"})),
+    )
+    .await;
+    let (status, _, _) = node
+        .send(
+            "POST",
+            "/v1/sys/mounts/auth/userpass/tune",
+            root,
+            Some(json!({"default_lease_ttl": "2h"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, _, body) = node
+        .send("GET", "/v1/sys/auth/userpass/tune", root, None)
+        .await;
+    assert_eq!(body["data"]["default_lease_ttl"], json!(7200));
+    let (_, _, body) = node
+        .send("GET", "/v1/sys/mounts/auth/userpass/tune", root, None)
+        .await;
+    assert_eq!(body["data"]["default_lease_ttl"], json!(7200));
+}
