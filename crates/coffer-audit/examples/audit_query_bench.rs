@@ -2,10 +2,13 @@
 //! requests (each a request line and a response line, formatted, HMAC'd and hash-chained by a
 //! real device, over 30 days of mixed users and agents, paths, actions and results), inserts
 //! them through `StoreSink::write_lines` (the sink's own insert code) in batches, then times
-//! typical `sys/audit-logs` filters (median of 5), with `limit 100` and without a limit.
+//! typical `sys/audit-logs` filters (median of 5), with `limit 100` and without a limit, both as
+//! full records (`store_query`) and as summaries (`store_summaries`, what `sys/audit-logs`
+//! answers with).
 //!
 //! `cargo run --release -p coffer-audit --example audit_query_bench -- [N [STORE]]` (N defaults
-//! to 1,000,000; STORE, a new file to keep, to a temporary one).
+//! to 1,000,000; STORE, a file to keep, to a temporary one; an existing STORE is queried as it
+//! is, without adding requests).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +19,7 @@ use async_trait::async_trait;
 use coffer_audit::{
     Action, AuditAuth, AuditEvent, AuditRequest, AuditResponse, AuditSink, ChainState, Device,
     DeviceConfig, EventKind, Filter, Outcome, PolicyResults, Resource, StoreSink, parse_actor,
-    store_query,
+    store_query, store_summaries,
 };
 use zeroize::Zeroizing;
 
@@ -44,7 +47,12 @@ fn main() -> coffer_audit::Result<()> {
         None => dir.path().join("audit.db"),
     };
     let now = SystemTime::now();
-    runtime.block_on(fill(&path, n, now))?;
+    if path.exists() {
+        // Opening a writer brings an existing store's schema up to date.
+        drop(StoreSink::open(&path, 0o600)?);
+    } else {
+        runtime.block_on(fill(&path, n, now))?;
+    }
     let size = std::fs::metadata(&path)?.len();
     let mut out = std::io::stdout().lock();
     writeln!(out, "store: {} MiB", size / (1024 * 1024))?;
@@ -81,17 +89,40 @@ fn main() -> coffer_audit::Result<()> {
             },
         ),
     ];
+    type Reader = fn(&std::path::Path, &Filter, Option<usize>) -> coffer_audit::Result<usize>;
+    let readers: [(&str, Reader); 2] = [
+        ("summaries (`store_summaries`)", |path, filter, limit| {
+            Ok(store_summaries(path, filter, limit)?.len())
+        }),
+        ("full records (`store_query`)", |path, filter, limit| {
+            Ok(store_query(path, filter, limit)?.len())
+        }),
+    ];
+    for (reader_name, read) in readers {
+        writeln!(out, "\n{reader_name}:\n")?;
+        table(&mut out, &path, &filters, read)?;
+    }
+    Ok(())
+}
+
+/// Times each filter with `read`, with `limit 100` and without, as a Markdown table.
+fn table(
+    out: &mut impl Write,
+    path: &std::path::Path,
+    filters: &[(&str, Filter)],
+    read: fn(&std::path::Path, &Filter, Option<usize>) -> coffer_audit::Result<usize>,
+) -> coffer_audit::Result<()> {
     writeln!(
         out,
         "| filter | limit | matches | median ms (of {RUNS}) |\n|---|---|---:|---:|"
     )?;
-    for (name, filter) in &filters {
+    for (name, filter) in filters {
         for limit in [Some(100), None] {
             let mut times = Vec::with_capacity(RUNS);
             let mut matches = 0;
             for _ in 0..RUNS {
                 let started = Instant::now();
-                matches = store_query(&path, filter, limit)?.len();
+                matches = read(path, filter, limit)?;
                 times.push(started.elapsed());
             }
             times.sort();

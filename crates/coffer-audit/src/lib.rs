@@ -7,7 +7,8 @@
 //! Map: [`AuditEvent`] (what the core builds) → [`Broker`] (the enabled devices, Vault's
 //! "at least one device recorded it" rule) → [`Device`] (salt, options, hash chain) →
 //! [`AuditSink`] ([`FileSink`], [`SocketSink`], [`StoreSink`], [`DiscardSink`]). Reading a log
-//! back: [`verify`] and [`query`] over a file, [`store_verify`] and [`store_query`] over a store.
+//! back: [`verify`], [`query`] and [`summaries`] over a file, [`store_verify`], [`store_query`]
+//! and [`store_summaries`] over a store.
 
 mod broker;
 mod chain;
@@ -29,9 +30,9 @@ pub use device::{Device, DeviceConfig};
 pub use error::{Error, Result};
 pub use event::{AuditAuth, AuditEvent, AuditRequest, AuditResponse, EventKind, PolicyResults};
 pub use file_sink::{DEFAULT_FILE_MODE, FileSink};
-pub use query::{Action, Filter, Outcome, Resource, parse_actor, query};
+pub use query::{Action, AuditSummary, Filter, Outcome, Resource, parse_actor, query, summaries};
 pub use salt::{SALT_LEN, generate_salt};
 pub use sink::{AuditSink, DiscardSink};
 pub use socket_sink::{DEFAULT_WRITE_TIMEOUT, SocketSink};
-pub use store_sink::{StoreSink, store_query, store_verify};
+pub use store_sink::{StoreSink, store_query, store_summaries, store_verify};
 pub use verify::{Problem, VerifyReport, verify};

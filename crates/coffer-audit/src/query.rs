@@ -1,6 +1,8 @@
 //! Queries over a log for `coffer audit logs`: the response records (each carrying its request)
 //! that match a filter by resource, action, actor, path glob, time and outcome. The breakdown
-//! of a record into resource, action and outcome is public so a CLI can show it.
+//! of a record into resource, action and outcome is public so a CLI can show it, and
+//! [`AuditSummary::of`] is the one place a record becomes the summary `sys/audit-logs` answers
+//! with (the store computes its columns with it at insert).
 
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -69,6 +71,71 @@ pub enum Outcome {
     Success,
     /// Status 400 or more, or an error.
     Failure,
+}
+
+/// One line of `sys/audit-logs`: who did what to which path, when, and how it ended. Derived
+/// from a response record by [`AuditSummary::of`] (the store keeps these fields as columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSummary {
+    /// The record's time as written (RFC 3339), if it has one.
+    pub time: Option<String>,
+    /// `type:name` of the caller's identity, else its display name, else `anonymous`.
+    pub actor: String,
+    /// What the request did, when it can be classified.
+    pub action: Option<Action>,
+    /// What kind of thing the request touched, when it can be classified.
+    pub resource: Option<Resource>,
+    /// The request path (empty when the record has none).
+    pub path: String,
+    /// The request operation as logged (`read`, `update`, ...; empty when absent).
+    pub operation: String,
+    /// Whether the request succeeded.
+    pub result: Outcome,
+    /// The error returned, if any (an empty error is none).
+    pub error: Option<String>,
+    /// The request id, if logged.
+    pub request_id: Option<String>,
+}
+
+impl AuditSummary {
+    /// The summary of a response record.
+    pub fn of(record: &Value) -> AuditSummary {
+        let owned = |pointer: &str| text(record, pointer).map(str::to_owned);
+        let actor = match record.pointer("/auth/identity").and_then(Value::as_object) {
+            Some(identity) => format!(
+                "{}:{}",
+                identity.get("type").and_then(Value::as_str).unwrap_or(""),
+                identity.get("name").and_then(Value::as_str).unwrap_or("")
+            ),
+            None => text(record, "/auth/display_name")
+                .filter(|d| !d.is_empty())
+                .unwrap_or("anonymous")
+                .to_owned(),
+        };
+        AuditSummary {
+            time: owned("/time"),
+            actor,
+            action: Action::of(record),
+            resource: Resource::of(record),
+            path: owned("/request/path").unwrap_or_default(),
+            operation: owned("/request/operation").unwrap_or_default(),
+            result: Outcome::of(record),
+            error: owned("/error").filter(|e| !e.is_empty()),
+            request_id: owned("/request/id"),
+        }
+    }
+}
+
+/// [`query`], answering with summaries: the same records, in the same order.
+pub fn summaries(
+    reader: impl BufRead,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> Result<Vec<AuditSummary>> {
+    Ok(query(reader, filter, limit)?
+        .iter()
+        .map(AuditSummary::of)
+        .collect())
 }
 
 /// The response records of the log read from `reader` that match `filter`, oldest first; with
@@ -552,6 +619,75 @@ mod tests {
             json!({"auth": {"policy_results": {"allowed": false}},
                 "request": {"path": "secret/data/a", "operation": "read"}}),
             Some(Action::Denied),
+        );
+    }
+
+    #[test]
+    fn summaries_of_records() {
+        let check = |record: Value, expected: AuditSummary| {
+            assert_eq!(AuditSummary::of(&record), expected, "{record}");
+        };
+        let base = || AuditSummary {
+            time: None,
+            actor: "anonymous".to_owned(),
+            action: None,
+            resource: None,
+            path: String::new(),
+            operation: String::new(),
+            result: Outcome::Success,
+            error: None,
+            request_id: None,
+        };
+        check(json!({}), base());
+        check(
+            json!({"time": "2026-01-02T03:04:05.000000006Z", "type": "response",
+                "auth": {"display_name": "userpass-alice",
+                    "identity": {"type": "user", "name": "alice"}},
+                "request": {"id": "r1", "path": "secret/data/a", "operation": "read",
+                    "mount_point": "secret/", "mount_type": "kv"},
+                "response": {"status": 200}}),
+            AuditSummary {
+                time: Some("2026-01-02T03:04:05.000000006Z".to_owned()),
+                actor: "user:alice".to_owned(),
+                action: Some(Action::Read),
+                resource: Some(Resource::Secrets),
+                path: "secret/data/a".to_owned(),
+                operation: "read".to_owned(),
+                request_id: Some("r1".to_owned()),
+                ..base()
+            },
+        );
+        check(
+            json!({"auth": {"display_name": "token-ci"},
+                "request": {"path": "secret/data/a", "operation": "update"},
+                "response": {"status": 403}, "error": "permission denied"}),
+            AuditSummary {
+                actor: "token-ci".to_owned(),
+                action: Some(Action::Denied),
+                resource: Some(Resource::Secrets),
+                path: "secret/data/a".to_owned(),
+                operation: "update".to_owned(),
+                result: Outcome::Failure,
+                error: Some("permission denied".to_owned()),
+                ..base()
+            },
+        );
+        check(
+            json!({"auth": {"display_name": ""}, "error": "",
+                "request": {"path": "sys/mounts", "operation": "help"}}),
+            AuditSummary {
+                path: "sys/mounts".to_owned(),
+                operation: "help".to_owned(),
+                ..base()
+            },
+        );
+        check(
+            json!({"auth": {"identity": {"type": "agent"}}, "response": {"status": 500}}),
+            AuditSummary {
+                actor: "agent:".to_owned(),
+                result: Outcome::Failure,
+                ..base()
+            },
         );
     }
 

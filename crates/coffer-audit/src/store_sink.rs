@@ -1,7 +1,7 @@
 //! The store sink (`kind = "store"`): an embedded SQLite database holding one row per line, with
 //! the fields queries filter on (time, actor, resource, action, path, result) extracted once at
-//! insert and indexed, so `sys/audit-logs` over millions of records answers in milliseconds
-//! instead of scanning JSON lines. Each row keeps the exact line (`record`), so the hash chain
+//! insert and indexed, and the rest of a response's [`AuditSummary`] kept beside them, so
+//! `sys/audit-logs` over millions of records answers from columns without parsing JSON. Each row keeps the exact line (`record`), so the hash chain
 //! can be re-verified from the store ([`store_verify`]). Every SQLite call of the sink runs on
 //! one dedicated thread fed by a channel; lines queued together are inserted in one transaction
 //! and acknowledged only after it commits.
@@ -21,16 +21,17 @@ use tokio::sync::oneshot;
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
 use crate::file_sink::check_mode;
-use crate::query::{Action, Filter, Outcome, Resource, glob};
+use crate::query::{Action, AuditSummary, Filter, Outcome, Resource, glob};
 use crate::sink::AuditSink;
 use crate::verify::{VerifyReport, verify};
 
 /// At most this many queued writes are gathered into one transaction.
 const MAX_BATCH: usize = 512;
 
-/// The table and the indexes serving [`store_query`]. Only response rows are ever returned, so
-/// the indexes are partial over them; each ends in `id` (line order) where a filter is an
-/// equality, so the newest matches come straight off the index.
+/// The table and the indexes serving [`store_query`] and [`store_summaries`]. Only response
+/// rows are ever returned, so the indexes are partial over them; each ends in `id` (line order)
+/// where a filter is an equality, so the newest matches come straight off the index. The
+/// summary columns come before `record` so reading them never touches the (long) line.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY,
@@ -44,6 +45,10 @@ CREATE TABLE IF NOT EXISTS records (
     actor_name TEXT,
     path TEXT,
     result TEXT,
+    time TEXT,
+    actor TEXT,
+    operation TEXT,
+    error TEXT,
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_time ON records (time_nanos) WHERE type = 'response';
@@ -55,6 +60,14 @@ CREATE INDEX IF NOT EXISTS records_path ON records (path) WHERE type = 'response
 CREATE INDEX IF NOT EXISTS records_result ON records (result, id) WHERE type = 'response';
 CREATE INDEX IF NOT EXISTS records_request_id ON records (request_id);
 ";
+
+/// The summary columns that stores written before summaries existed lack; a writer opening such
+/// a store adds them and fills them from the records.
+const SUMMARY_COLUMNS: [&str; 4] = ["time", "actor", "operation", "error"];
+
+/// The columns [`store_summaries`] reads, in [`StoredSummary::read`]'s order.
+const SUMMARY_SELECT: &str =
+    "time, actor, action, resource, path, operation, result, error, request_id";
 
 /// Writes lines into an audit store. Cloning is not offered: one sink owns one writer thread.
 #[derive(Debug)]
@@ -141,34 +154,82 @@ impl AuditSink for StoreSink {
 /// Checkpoints and requests are never returned. Runs an indexed query on a read-only connection
 /// (blocking: call it off the async executor).
 pub fn store_query(path: &Path, filter: &Filter, limit: Option<usize>) -> Result<Vec<Value>> {
+    let connection = open_reader(path)?;
+    let ids = matching_ids(&connection, filter, limit)?;
+    // Then the records themselves by rowid, and parsing, the dominant cost, over the cores.
+    let mut fetch = connection.prepare("SELECT record FROM records WHERE id = ?")?;
+    let mut texts = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let text: String = fetch.query_row([id], |row| row.get(0))?;
+        texts.push((*id, text));
+    }
+    parse_all(texts)
+}
+
+/// The summaries of the response records of the store at `path` matching `filter`, equal to
+/// [`crate::summaries`] over the same lines: oldest first, with a `limit` only the newest
+/// `limit`. Reads indexed columns only, never a record's JSON (blocking: call it off the async
+/// executor).
+pub fn store_summaries(
+    path: &Path,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> Result<Vec<AuditSummary>> {
+    let connection = open_reader(path)?;
+    let ids = matching_ids(&connection, filter, limit)?;
+    let mut fetch = connection.prepare(&format!(
+        "SELECT {SUMMARY_SELECT} FROM records WHERE id = ?"
+    ))?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let stored = fetch.query_row([id], StoredSummary::read)?;
+        found.push(stored.parse().map_err(|reason| Error::Malformed {
+            line: u64::try_from(id).unwrap_or(0),
+            reason: reason.to_owned(),
+        })?);
+    }
+    Ok(found)
+}
+
+/// The ids of the response rows matching `filter`, oldest first; with a `limit`, the newest
+/// `limit` of them. The indexes give the candidates; a glob SQL cannot express exactly (one
+/// with `+`) is confirmed here, otherwise SQL applies the limit itself.
+fn matching_ids(
+    connection: &Connection,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> Result<Vec<i64>> {
     if limit == Some(0) {
         return Ok(Vec::new());
     }
-    let connection = open_reader(path)?;
-    // First the matching ids, in order, from the indexes (small rows, cheap to sort); then the
-    // records themselves by rowid; then parsing, the dominant cost, spread over the cores.
-    let sql = Sql::of(filter, limit.is_some());
-    let mut statement = connection.prepare(&sql.text)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(sql.params.iter()))?;
+    let sql = Sql::of(filter);
+    let confirm = sql.inexact;
+    let mut text = if confirm {
+        format!(
+            "SELECT id, path, actor_type, actor_name FROM records {}",
+            sql.text
+        )
+    } else {
+        format!("SELECT id FROM records {}", sql.text)
+    };
+    let mut params = sql.params;
+    match limit {
+        Some(limit) if !confirm => {
+            text.push_str(" ORDER BY id DESC LIMIT ?");
+            params.push(rusqlite::types::Value::Integer(
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            ));
+        }
+        Some(_) => text.push_str(" ORDER BY id DESC"),
+        None => text.push_str(" ORDER BY id"),
+    }
+    let mut statement = connection.prepare(&text)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
     let mut ids = Vec::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        let path: Option<String> = row.get(1)?;
-        let actor_type: Option<String> = row.get(2)?;
-        let actor_name: Option<String> = row.get(3)?;
-        // SQL GLOB is a superset of the filter's globs (`+` became `*`); confirm exactly.
-        if let Some(pattern) = &filter.path_glob
-            && !path.as_deref().is_some_and(|p| glob(pattern, p))
-        {
+        if confirm && !confirmed(filter, row)? {
             continue;
-        }
-        if let Some((kind, name)) = &filter.actor {
-            let (Some(actor_type), Some(actor_name)) = (actor_type, actor_name) else {
-                continue;
-            };
-            if !glob(kind, &actor_type) || !glob(name, &actor_name) {
-                continue;
-            }
         }
         ids.push(id);
         if limit.is_some_and(|limit| ids.len() >= limit) {
@@ -179,13 +240,85 @@ pub fn store_query(path: &Path, filter: &Filter, limit: Option<usize>) -> Result
         // Read newest first to stop early; answer oldest first like `query`.
         ids.reverse();
     }
-    let mut fetch = connection.prepare("SELECT record FROM records WHERE id = ?")?;
-    let mut texts = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let text: String = fetch.query_row([id], |row| row.get(0))?;
-        texts.push((*id, text));
+    Ok(ids)
+}
+
+/// Whether a candidate row (`id, path, actor_type, actor_name`) really matches the filter's
+/// globs: SQL GLOB matched a superset (`+` became `*`).
+fn confirmed(filter: &Filter, row: &rusqlite::Row<'_>) -> Result<bool> {
+    let path: Option<String> = row.get(1)?;
+    let actor_type: Option<String> = row.get(2)?;
+    let actor_name: Option<String> = row.get(3)?;
+    if let Some(pattern) = &filter.path_glob
+        && !path.as_deref().is_some_and(|p| glob(pattern, p))
+    {
+        return Ok(false);
     }
-    parse_all(texts)
+    if let Some((kind, name)) = &filter.actor {
+        let (Some(actor_type), Some(actor_name)) = (actor_type, actor_name) else {
+            return Ok(false);
+        };
+        if !glob(kind, &actor_type) || !glob(name, &actor_name) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The [`SUMMARY_SELECT`] columns of a row, as stored.
+struct StoredSummary {
+    time: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    resource: Option<String>,
+    path: Option<String>,
+    operation: Option<String>,
+    result: Option<String>,
+    error: Option<String>,
+    request_id: Option<String>,
+}
+
+impl StoredSummary {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSummary> {
+        Ok(StoredSummary {
+            time: row.get(0)?,
+            actor: row.get(1)?,
+            action: row.get(2)?,
+            resource: row.get(3)?,
+            path: row.get(4)?,
+            operation: row.get(5)?,
+            result: row.get(6)?,
+            error: row.get(7)?,
+            request_id: row.get(8)?,
+        })
+    }
+
+    /// The summary; `Err` says which stored value is not one a writer stores.
+    fn parse(self) -> std::result::Result<AuditSummary, &'static str> {
+        Ok(AuditSummary {
+            time: self.time,
+            actor: self.actor.unwrap_or_default(),
+            action: self
+                .action
+                .map(|a| a.parse::<Action>())
+                .transpose()
+                .map_err(|_| "unknown stored action")?,
+            resource: self
+                .resource
+                .map(|r| r.parse::<Resource>())
+                .transpose()
+                .map_err(|_| "unknown stored resource")?,
+            path: self.path.unwrap_or_default(),
+            operation: self.operation.unwrap_or_default(),
+            result: self
+                .result
+                .ok_or("no stored result")?
+                .parse::<Outcome>()
+                .map_err(|_| "unknown stored result")?,
+            error: self.error,
+            request_id: self.request_id,
+        })
+    }
 }
 
 /// Parses stored records, in order, on up to as many threads as there are cores.
@@ -234,20 +367,21 @@ pub fn store_verify(path: &Path) -> Result<VerifyReport> {
     })
 }
 
-/// The SQL for a filter, with its parameters.
+/// The `WHERE` clause for a filter, with its parameters.
 struct Sql {
     text: String,
     params: Vec<rusqlite::types::Value>,
+    /// Whether a glob matched a superset in SQL, so rows must be confirmed with [`glob`].
+    inexact: bool,
 }
 
 impl Sql {
-    fn of(filter: &Filter, newest_first: bool) -> Sql {
+    fn of(filter: &Filter) -> Sql {
         use rusqlite::types::Value as P;
         let mut sql = Sql {
-            text: "SELECT id, path, actor_type, actor_name FROM records \
-                   WHERE type = 'response'"
-                .to_owned(),
+            text: "WHERE type = 'response'".to_owned(),
             params: Vec::new(),
+            inexact: false,
         };
         let equal = |sql: &mut Sql, column: &str, value: &str| {
             sql.text.push_str(&format!(" AND {column} = ?"));
@@ -277,17 +411,12 @@ impl Sql {
         if let Some(pattern) = &filter.path_glob {
             sql.glob("path", pattern);
         }
-        sql.text.push_str(if newest_first {
-            " ORDER BY id DESC"
-        } else {
-            " ORDER BY id"
-        });
         sql
     }
 
     /// Narrows `column` to what `pattern` (a [`glob`]) may match: equality without wildcards,
-    /// otherwise the range of its literal prefix (so an index applies) and an SQL `GLOB` with
-    /// `+` widened to `*` (the caller confirms with [`glob`]).
+    /// otherwise the range of its literal prefix (so an index applies) and an SQL `GLOB`, exact
+    /// unless `+` had to be widened to `*` (then the caller confirms with [`glob`]).
     fn glob(&mut self, column: &str, pattern: &str) {
         use rusqlite::types::Value as P;
         let Some(wild) = pattern.find(['*', '+']) else {
@@ -306,6 +435,7 @@ impl Sql {
         }
         self.text.push_str(&format!(" AND {column} GLOB ?"));
         self.params.push(P::Text(sql_glob(pattern)));
+        self.inexact |= pattern.contains('+');
     }
 }
 
@@ -323,7 +453,7 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
-/// `pattern` as an SQLite GLOB matching a superset of what [`glob`] matches.
+/// `pattern` as an SQLite GLOB matching what [`glob`] matches (a superset when it has `+`).
 fn sql_glob(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     for c in pattern.chars() {
@@ -351,12 +481,11 @@ struct Row {
     time_nanos: Option<i64>,
     kind: String,
     request_id: Option<String>,
-    resource: Option<&'static str>,
-    action: Option<&'static str>,
     actor_type: Option<String>,
     actor_name: Option<String>,
     path: Option<String>,
-    result: Option<&'static str>,
+    /// Only responses are summarised (only they are queried).
+    summary: Option<AuditSummary>,
     record: String,
 }
 
@@ -374,23 +503,17 @@ impl Row {
             .and_then(Value::as_u64)
             .and_then(|s| i64::try_from(s).ok())
             .ok_or("no valid seq")?;
-        let response = kind == "response";
+        let summary = (kind == "response").then(|| AuditSummary::of(&value));
         Ok(Row {
             seq,
             time_nanos: text("/time")
                 .and_then(|t| humantime::parse_rfc3339(t).ok())
                 .map(nanos),
             request_id: owned("/request/id"),
-            resource: response
-                .then(|| Resource::of(&value).map(Resource::as_str))
-                .flatten(),
-            action: response
-                .then(|| Action::of(&value).map(Action::as_str))
-                .flatten(),
             actor_type: owned("/auth/identity/type"),
             actor_name: owned("/auth/identity/name"),
             path: owned("/request/path"),
-            result: response.then(|| Outcome::of(&value).as_str()),
+            summary,
             kind,
             record: record.to_owned(),
         })
@@ -439,21 +562,26 @@ fn insert<'a>(
     {
         let mut statement = transaction.prepare_cached(
             "INSERT INTO records (seq, time_nanos, type, request_id, resource, action, \
-             actor_type, actor_name, path, result, record) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             actor_type, actor_name, path, result, time, actor, operation, error, record) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )?;
         for row in rows {
+            let summary = row.summary.as_ref();
             statement.execute(rusqlite::params![
                 row.seq,
                 row.time_nanos,
                 row.kind,
                 row.request_id,
-                row.resource,
-                row.action,
+                summary.and_then(|s| s.resource).map(Resource::as_str),
+                summary.and_then(|s| s.action).map(Action::as_str),
                 row.actor_type,
                 row.actor_name,
                 row.path,
-                row.result,
+                summary.map(|s| s.result.as_str()),
+                summary.and_then(|s| s.time.as_deref()),
+                summary.map(|s| s.actor.as_str()),
+                summary.map(|s| s.operation.as_str()),
+                summary.and_then(|s| s.error.as_deref()),
                 row.record,
             ])?;
         }
@@ -483,9 +611,9 @@ fn create_file(path: &Path, mode: u32) -> std::io::Result<()> {
 }
 
 /// The writing connection: WAL, full sync (an acknowledged line survives a power loss), and
-/// the schema.
+/// the schema, with the summary columns added to an older store.
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
+    let mut connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
@@ -493,7 +621,62 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.execute_batch(SCHEMA)?;
+    add_summary_columns(&mut connection)?;
     Ok(connection)
+}
+
+/// Adds the [`SUMMARY_COLUMNS`] a store written before them lacks, and fills them (and the
+/// classification columns, from the same [`AuditSummary::of`]) from each response's record,
+/// in one transaction. Does nothing to a store that has them.
+fn add_summary_columns(connection: &mut Connection) -> rusqlite::Result<()> {
+    let mut present = Vec::new();
+    {
+        let mut columns = connection.prepare("SELECT name FROM pragma_table_info('records')")?;
+        let mut rows = columns.query([])?;
+        while let Some(row) = rows.next()? {
+            present.push(row.get::<_, String>(0)?);
+        }
+    }
+    let missing: Vec<&str> = SUMMARY_COLUMNS
+        .into_iter()
+        .filter(|c| !present.iter().any(|p| p == c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let transaction = connection.transaction()?;
+    for column in missing {
+        transaction.execute_batch(&format!("ALTER TABLE records ADD COLUMN {column} TEXT"))?;
+    }
+    {
+        let mut read =
+            transaction.prepare("SELECT id, record FROM records WHERE type = 'response'")?;
+        let mut update = transaction.prepare(
+            "UPDATE records SET resource = ?, action = ?, result = ?, time = ?, actor = ?, \
+             operation = ?, error = ? WHERE id = ?",
+        )?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let record: String = row.get(1)?;
+            // A record that is not JSON cannot be summarised; queries report it as malformed.
+            let Ok(value) = serde_json::from_str::<Value>(&record) else {
+                continue;
+            };
+            let s = AuditSummary::of(&value);
+            update.execute(rusqlite::params![
+                s.resource.map(Resource::as_str),
+                s.action.map(Action::as_str),
+                s.result.as_str(),
+                s.time,
+                s.actor,
+                s.operation,
+                s.error,
+                id,
+            ])?;
+        }
+    }
+    transaction.commit()
 }
 
 /// A connection that cannot write (queries and verification).

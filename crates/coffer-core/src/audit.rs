@@ -372,48 +372,18 @@ fn filter_of(data: &Map<String, Value>, now: SystemTime) -> Result<coffer_audit:
     })
 }
 
-/// One line of `coffer audit logs`: who did what to which path, when, and how it ended.
-fn summary(record: &Value) -> Value {
-    let request = &record["request"];
-    let path = request["path"].as_str().unwrap_or("");
-    let operation = request["operation"].as_str().unwrap_or("");
-    let error = record["error"].as_str().unwrap_or("");
-    let actor = match record["auth"]["identity"].as_object() {
-        Some(identity) => format!(
-            "{}:{}",
-            identity.get("type").and_then(Value::as_str).unwrap_or(""),
-            identity.get("name").and_then(Value::as_str).unwrap_or("")
-        ),
-        None => record["auth"]["display_name"]
-            .as_str()
-            .filter(|d| !d.is_empty())
-            .unwrap_or("anonymous")
-            .to_owned(),
-    };
-    let action = if error.contains("permission denied") {
-        "denied"
-    } else if path.starts_with("auth/") && path.contains("/login") {
-        "login"
-    } else if path.ends_with("/lease") || path.contains("/lease/") {
-        "lease"
-    } else if path.ends_with("/rotate") {
-        "rotate"
-    } else {
-        match operation {
-            "read" | "list" | "scan" => "read",
-            "delete" => "delete",
-            _ => "write",
-        }
-    };
+/// One line of `coffer audit logs` (who did what to which path, when, and how it ended) as
+/// `sys/audit-logs` replies with it.
+fn summary_reply(summary: coffer_audit::AuditSummary) -> Value {
     json!({
-        "time": record["time"],
-        "actor": actor,
-        "action": action,
-        "path": path,
-        "operation": operation,
-        "result": if error.is_empty() { "success" } else { "failure" },
-        "error": if error.is_empty() { Value::Null } else { json!(error) },
-        "request_id": request["id"],
+        "time": summary.time,
+        "actor": summary.actor,
+        "action": summary.action.map(coffer_audit::Action::as_str),
+        "path": summary.path,
+        "operation": summary.operation,
+        "result": summary.result.as_str(),
+        "error": summary.error,
+        "request_id": summary.request_id,
     })
 }
 
@@ -451,29 +421,32 @@ impl AuditLog {
                     )
                 })?,
         };
-        let records = tokio::task::spawn_blocking(move || -> Result<Vec<Value>> {
-            match source {
-                LogSource::Store(path) => {
-                    coffer_audit::store_query(std::path::Path::new(&path), &filter, limit).map_err(
-                        |e| Error::invalid(format!("cannot read the audit store {path}: {e}")),
-                    )
+        let summaries =
+            tokio::task::spawn_blocking(move || -> Result<Vec<coffer_audit::AuditSummary>> {
+                match source {
+                    LogSource::Store(path) => {
+                        coffer_audit::store_summaries(std::path::Path::new(&path), &filter, limit)
+                            .map_err(|e| {
+                                Error::invalid(format!("cannot read the audit store {path}: {e}"))
+                            })
+                    }
+                    LogSource::File(path) => {
+                        let file = std::fs::File::open(&path).map_err(|e| {
+                            Error::invalid(format!("cannot read the audit log {path}: {e}"))
+                        })?;
+                        coffer_audit::summaries(std::io::BufReader::new(file), &filter, limit)
+                            .map_err(|e| {
+                                Error::invalid(format!("cannot read the audit log {path}: {e}"))
+                            })
+                    }
                 }
-                LogSource::File(path) => {
-                    let file = std::fs::File::open(&path).map_err(|e| {
-                        Error::invalid(format!("cannot read the audit log {path}: {e}"))
-                    })?;
-                    coffer_audit::query(std::io::BufReader::new(file), &filter, limit).map_err(
-                        |e| Error::invalid(format!("cannot read the audit log {path}: {e}")),
-                    )
-                }
-            }
-        })
-        .await
-        .map_err(|_| Error::invalid("the audit log query was interrupted"))??;
+            })
+            .await
+            .map_err(|_| Error::invalid("the audit log query was interrupted"))??;
         let mut reply = Map::new();
         reply.insert(
             "records".into(),
-            Value::Array(records.iter().map(summary).collect()),
+            Value::Array(summaries.into_iter().map(summary_reply).collect()),
         );
         Ok(Reply::ok(Response::with_data(reply)))
     }

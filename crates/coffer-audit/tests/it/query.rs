@@ -2,7 +2,10 @@
 
 use std::io::Cursor;
 
-use coffer_audit::{Action, AuditEvent, Error, Filter, Outcome, Resource, parse_actor, query};
+use coffer_audit::{
+    Action, AuditEvent, AuditSummary, Error, Filter, Outcome, Resource, parse_actor, query,
+    summaries,
+};
 use serde_json::Value;
 
 use crate::{PATIENCE, alice, at, caller, memory_device, response_event};
@@ -344,6 +347,22 @@ async fn by_time() {
 #[tokio::test]
 async fn by_result_and_combined() {
     check(results_and_combined()).await;
+}
+
+#[tokio::test]
+async fn summaries_are_the_summaries_of_the_queried_records() {
+    let log = log().await;
+    for (filter, limit, expected) in every_case() {
+        let records = query(Cursor::new(&log), &filter, limit).expect("a valid log");
+        let derived: Vec<AuditSummary> = records.iter().map(AuditSummary::of).collect();
+        let found = summaries(Cursor::new(&log), &filter, limit).expect("a valid log");
+        assert_eq!(found, derived, "{filter:?} limit {limit:?}");
+        let found_ids: Vec<&str> = found
+            .iter()
+            .filter_map(|s| s.request_id.as_deref())
+            .collect();
+        assert_eq!(found_ids, expected, "{filter:?} limit {limit:?}");
+    }
 }
 
 #[tokio::test]

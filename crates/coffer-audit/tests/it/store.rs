@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use coffer_audit::{
-    Broker, Device, DeviceConfig, Error, Problem, query, store_query, store_verify,
+    AuditSummary, Broker, Device, DeviceConfig, Error, Problem, StoreSink, query, store_query,
+    store_summaries, store_verify, summaries,
 };
 
 use crate::query::{events, every_case, ids};
@@ -87,6 +88,43 @@ async fn the_store_answers_every_query_like_the_file_scan() {
         assert_eq!(stored, scanned, "{filter:?} limit {limit:?}");
         assert!(stored.iter().all(|r| r["type"] == "response"));
     }
+}
+
+#[tokio::test]
+async fn store_summaries_equal_the_summaries_of_the_file_scan() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, store) = file_and_store(dir.path()).await;
+    for (filter, limit, _) in every_case() {
+        let scanned = query(Cursor::new(&log), &filter, limit).expect("a valid log");
+        let derived: Vec<AuditSummary> = scanned.iter().map(AuditSummary::of).collect();
+        let stored = store_summaries(&store, &filter, limit).expect("a valid store");
+        assert_eq!(stored, derived, "{filter:?} limit {limit:?}");
+        let from_file = summaries(Cursor::new(&log), &filter, limit).expect("a valid log");
+        assert_eq!(stored, from_file, "{filter:?} limit {limit:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_store_without_summary_columns_gets_them_when_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, store) = file_and_store(dir.path()).await;
+    // The layout of a store written before summaries: no summary columns, no classification.
+    for column in ["time", "actor", "operation", "error"] {
+        execute(&store, &format!("ALTER TABLE records DROP COLUMN {column}"));
+    }
+    execute(&store, "UPDATE records SET action = NULL, result = NULL");
+    assert!(store_summaries(&store, &coffer_audit::Filter::default(), None).is_err());
+
+    drop(StoreSink::open(&store, 0o600).expect("an older store opens"));
+    let all = coffer_audit::Filter::default();
+    let scanned = query(Cursor::new(&log), &all, None).expect("a valid log");
+    let derived: Vec<AuditSummary> = scanned.iter().map(AuditSummary::of).collect();
+    assert_eq!(derived.len(), 9);
+    assert_eq!(
+        store_summaries(&store, &all, None).expect("migrated"),
+        derived
+    );
+    assert_eq!(store_verify(&store).expect("readable").problem, None);
 }
 
 #[tokio::test]
