@@ -23,7 +23,6 @@ use crate::{Error, Result, params};
 
 /// How long one device may take to record one event before the request fails.
 const DEVICE_TIMEOUT: Duration = Duration::from_secs(2);
-const RECORD_VERSION: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct DeviceRecord {
@@ -248,8 +247,7 @@ impl AuditLog {
             options,
             salt_hex: hex::encode(salt.as_slice()),
         };
-        let mut bytes = vec![RECORD_VERSION];
-        serde_json::to_writer(&mut bytes, &record).expect("audit device record serializes");
+        let bytes = crate::record::encode(&record);
         self.view
             .put(&format!("device/{}", name.trim_end_matches('/')), &bytes)
             .await
@@ -459,19 +457,7 @@ enum LogSource {
 }
 
 fn decode(bytes: &[u8], key: &str) -> Result<DeviceRecord> {
-    let corrupt = |reason: String| Error::CorruptRecord {
-        path: format!("core/audit/{key}"),
-        reason,
-    };
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
-    if *version != RECORD_VERSION {
-        return Err(corrupt(format!(
-            "unknown audit device record version {version}"
-        )));
-    }
-    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+    crate::record::decode(bytes, &format!("core/audit/{key}"))
 }
 
 /// What the pipeline knows about where a request went.

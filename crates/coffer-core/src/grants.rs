@@ -19,7 +19,6 @@ use crate::token::SYSTEM_MAX_TTL;
 use crate::ttl::Ttl;
 use crate::{Error, Result, params};
 
-const RECORD_VERSION: u8 = 1;
 const GRANTABLE: &[&str] = &["read", "list", "create", "update", "patch", "delete"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,18 +129,8 @@ impl GrantStore {
                 let Some(bytes) = view.get(&key).await.map_err(Error::from_barrier)? else {
                     continue;
                 };
-                let corrupt = |reason: String| Error::CorruptRecord {
-                    path: format!("sys/grants/{key}"),
-                    reason,
-                };
-                let (version, body) = bytes
-                    .split_first()
-                    .ok_or_else(|| corrupt("empty record".into()))?;
-                if *version != RECORD_VERSION {
-                    return Err(corrupt(format!("unknown grant record version {version}")));
-                }
                 let record: GrantRecord =
-                    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))?;
+                    crate::record::decode(&bytes, &format!("sys/grants/{key}"))?;
                 grants.insert(record.id.clone(), record);
             }
             after = Some(last);
@@ -315,8 +304,7 @@ impl GrantStore {
             expires_nanos: nanos(now + duration.duration()),
             created_by: created_by.to_owned(),
         };
-        let mut bytes = vec![RECORD_VERSION];
-        serde_json::to_writer(&mut bytes, &record).expect("grant record serializes");
+        let bytes = crate::record::encode(&record);
         self.view
             .put(&record.id, &bytes)
             .await

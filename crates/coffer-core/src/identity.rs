@@ -16,8 +16,6 @@ use crate::engine::Identity;
 use crate::request::{Operation, Reply, Response};
 use crate::{Error, Result, params};
 
-const RECORD_VERSION: u8 = 1;
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Entity {
     pub(crate) id: String,
@@ -59,25 +57,11 @@ fn nanos(time: SystemTime) -> u64 {
 }
 
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
-    serde_json::to_writer(&mut out, record).expect("identity record serializes");
-    out
+    crate::record::encode(record)
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], path: &str) -> Result<T> {
-    let corrupt = |reason: String| Error::CorruptRecord {
-        path: format!("identity/{path}"),
-        reason,
-    };
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
-    if *version != RECORD_VERSION {
-        return Err(corrupt(format!(
-            "unknown identity record version {version}"
-        )));
-    }
-    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+    crate::record::decode(bytes, &format!("identity/{path}"))
 }
 
 fn normalize_policies(list: Vec<String>) -> Vec<String> {

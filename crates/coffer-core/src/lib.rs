@@ -15,6 +15,7 @@ mod node;
 mod params;
 mod pipeline;
 mod policy_store;
+mod record;
 pub mod request;
 pub mod seal;
 mod sys;

@@ -48,7 +48,6 @@ impl TableKind {
         }
     }
 }
-const RECORD_VERSION: u8 = 1;
 /// Paths no engine may be mounted at (served by the core itself).
 const RESERVED: &[&str] = &["sys/", "auth/", "identity/"];
 
@@ -306,8 +305,7 @@ impl MountTable {
 
     async fn persist(&self, mounts: &[Arc<Mounted>]) -> Result<()> {
         let entries: Vec<&MountEntry> = mounts.iter().map(|m| &m.entry).collect();
-        let mut bytes = vec![RECORD_VERSION];
-        serde_json::to_writer(&mut bytes, &entries).expect("mount entries serialize");
+        let bytes = crate::record::encode(&entries);
         self.barrier
             .put(self.kind.storage_path(), &bytes)
             .await
@@ -500,15 +498,5 @@ pub(crate) async fn delete_all(view: &View) -> Result<()> {
 }
 
 fn decode(bytes: &Zeroizing<Vec<u8>>, path: &str) -> Result<Vec<MountEntry>> {
-    let corrupt = |reason: String| Error::CorruptRecord {
-        path: path.into(),
-        reason,
-    };
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
-    if *version != RECORD_VERSION {
-        return Err(corrupt(format!("unknown mount table version {version}")));
-    }
-    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+    crate::record::decode(bytes, path)
 }

@@ -180,11 +180,7 @@ impl Core {
             .map_err(Error::from_barrier)?
         {
             Some(bytes) => {
-                let record: ClusterRecord =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
-                        path: CLUSTER_PATH.into(),
-                        reason: e.to_string(),
-                    })?;
+                let record: ClusterRecord = crate::record::decode(&bytes, CLUSTER_PATH)?;
                 ClusterInfo {
                     name: record.name,
                     id: record.id,
@@ -193,11 +189,10 @@ impl Core {
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
                 let name = format!("coffer-cluster-{}", &id[..8]);
-                let bytes = serde_json::to_vec(&ClusterRecord {
+                let bytes = crate::record::encode(&ClusterRecord {
                     name: name.clone(),
                     id: id.clone(),
-                })
-                .expect("cluster record serializes");
+                });
                 self.barrier
                     .put(CLUSTER_PATH, &bytes)
                     .await

@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::wrapping::{WRAPPING_POLICY, WRAPPING_POLICY_HCL};
 use crate::{Error, Result};
 
-const RECORD_VERSION: u8 = 1;
-
 /// A stored policy and its bookkeeping.
 #[derive(Clone)]
 pub(crate) struct StoredPolicy {
@@ -198,8 +196,7 @@ impl PolicyStore {
             version,
             modified_nanos: nanos(now),
         };
-        let mut bytes = vec![RECORD_VERSION];
-        serde_json::to_writer(&mut bytes, &record).expect("policy record serializes");
+        let bytes = crate::record::encode(&record);
         self.view
             .put(&name, &bytes)
             .await
@@ -243,15 +240,5 @@ impl PolicyStore {
 }
 
 fn decode(bytes: &[u8], key: &str) -> Result<PolicyRecord> {
-    let corrupt = |reason: String| Error::CorruptRecord {
-        path: format!("sys/policy/{key}"),
-        reason,
-    };
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
-    if *version != RECORD_VERSION {
-        return Err(corrupt(format!("unknown policy record version {version}")));
-    }
-    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+    crate::record::decode(bytes, &format!("sys/policy/{key}"))
 }

@@ -16,7 +16,6 @@ use crate::{Error, Result};
 
 const SEAL_CONFIG_PATH: &str = "core/seal-config";
 const AUTO_UNSEAL_PATH: &str = "core/auto-unseal";
-const SEAL_CONFIG_VERSION: u8 = 1;
 
 /// How the root key is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,29 +70,23 @@ impl SealConfig {
         let Some(bytes) = storage.get(SEAL_CONFIG_PATH).await? else {
             return Ok(None);
         };
-        let corrupt = |reason: &str| Error::CorruptRecord {
-            path: SEAL_CONFIG_PATH.into(),
-            reason: reason.into(),
-        };
-        let (version, body) = bytes.split_first().ok_or_else(|| corrupt("empty record"))?;
-        if *version != SEAL_CONFIG_VERSION {
-            return Err(corrupt("unknown seal configuration version"));
-        }
-        let record: SealConfigRecord =
-            serde_json::from_slice(body).map_err(|_| corrupt("not a seal configuration"))?;
+        let record: SealConfigRecord = crate::record::decode(&bytes, SEAL_CONFIG_PATH)?;
         SealConfig::new(record.shares.into(), record.threshold.into())
             .map(Some)
-            .map_err(|_| corrupt("invalid share counts"))
+            .map_err(|_| Error::CorruptRecord {
+                path: SEAL_CONFIG_PATH.into(),
+                reason: "invalid share counts".into(),
+            })
     }
 
     pub(crate) async fn store(&self, storage: &Storage) -> Result<()> {
-        let mut bytes = vec![SEAL_CONFIG_VERSION];
         let record = SealConfigRecord {
             shares: self.shares,
             threshold: self.threshold,
         };
-        serde_json::to_writer(&mut bytes, &record).expect("seal config serializes");
-        storage.put(SEAL_CONFIG_PATH, &bytes).await?;
+        storage
+            .put(SEAL_CONFIG_PATH, &crate::record::encode(&record))
+            .await?;
         Ok(())
     }
 }

@@ -30,7 +30,6 @@ use crate::{Error, Result};
 /// Tokens' default and maximum lifetime when nothing else is configured (Vault's 768h).
 pub const SYSTEM_MAX_TTL: Duration = Duration::from_secs(768 * 3600);
 
-const RECORD_VERSION: u8 = 1;
 const CACHE_LIMIT: usize = 16_384;
 const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -265,25 +264,11 @@ impl TokenEntry {
             identity_name: self.identity.as_ref().map(|i| i.name.clone()),
             entity_id: self.entity_id.clone(),
         };
-        let mut out = vec![RECORD_VERSION];
-        // Serializing a struct of strings and integers into a Vec cannot fail.
-        serde_json::to_writer(&mut out, &record).expect("token record serializes");
-        Zeroizing::new(out)
+        Zeroizing::new(crate::record::encode(&record))
     }
 
     fn decode(hash: TokenHash, bytes: &[u8], path: &str) -> Result<TokenEntry> {
-        let corrupt = |reason: String| Error::CorruptRecord {
-            path: path.to_owned(),
-            reason,
-        };
-        let (version, body) = bytes
-            .split_first()
-            .ok_or_else(|| corrupt("empty record".into()))?;
-        if *version != RECORD_VERSION {
-            return Err(corrupt(format!("unknown token record version {version}")));
-        }
-        let r: TokenRecord =
-            serde_json::from_slice(body).map_err(|e| corrupt(format!("bad token record: {e}")))?;
+        let r: TokenRecord = crate::record::decode(bytes, path)?;
         Ok(TokenEntry {
             hash,
             accessor: Accessor(r.accessor),

@@ -32,7 +32,6 @@ path "sys/wrapping/lookup" {
   capabilities = ["update"]
 }
 "#;
-const RECORD_VERSION: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct StoredAuth {
@@ -66,23 +65,11 @@ fn nanos(time: SystemTime) -> u64 {
 }
 
 fn encode(record: &WrappedRecord) -> Zeroizing<Vec<u8>> {
-    let mut out = vec![RECORD_VERSION];
-    serde_json::to_writer(&mut out, record).expect("wrapped record serializes");
-    Zeroizing::new(out)
+    Zeroizing::new(crate::record::encode(record))
 }
 
 fn decode(bytes: &[u8], path: &str) -> Result<WrappedRecord> {
-    let corrupt = |reason: String| Error::CorruptRecord {
-        path: format!("sys/wrapping/{path}"),
-        reason,
-    };
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
-    if *version != RECORD_VERSION {
-        return Err(corrupt(format!("unknown wrapped record version {version}")));
-    }
-    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+    crate::record::decode(bytes, &format!("sys/wrapping/{path}"))
 }
 
 fn invalid_token() -> Error {
