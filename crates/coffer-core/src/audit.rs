@@ -72,49 +72,35 @@ impl AuditLog {
                 .map_err(|e| Error::invalid(e.to_string()))?;
             log.declared.push(config.name);
         }
-        let mut after: Option<String> = None;
-        loop {
-            let keys = log
-                .view
-                .scan("device/", after.as_deref(), 256)
-                .await
-                .map_err(Error::from_barrier)?;
-            let Some(last) = keys.last().cloned() else {
-                break;
-            };
-            for key in keys {
-                let Some(bytes) = log.view.get(&key).await.map_err(Error::from_barrier)? else {
-                    continue;
-                };
-                let record = decode(&bytes, &key)?;
-                if log.declared.contains(&record.name) {
-                    continue;
+        for (key, record) in
+            crate::record::load_all::<DeviceRecord>(&log.view, "device/", "core/audit/").await?
+        {
+            if log.declared.contains(&record.name) {
+                continue;
+            }
+            let salt = Zeroizing::new(hex::decode(&record.salt_hex).map_err(|_| {
+                Error::CorruptRecord {
+                    path: format!("core/audit/{key}"),
+                    reason: "bad salt".into(),
                 }
-                let salt = Zeroizing::new(hex::decode(&record.salt_hex).map_err(|_| {
-                    Error::CorruptRecord {
-                        path: format!("core/audit/{key}"),
-                        reason: "bad salt".into(),
+            })?);
+            let config = DeviceConfig {
+                name: record.name.clone(),
+                kind: record.kind,
+                options: record.options,
+                description: record.description,
+            };
+            match Device::open(config, salt) {
+                Ok(device) => {
+                    if let Err(error) = log.broker.add(device) {
+                        tracing::error!(device = %record.name, %error, "cannot add audit device");
                     }
-                })?);
-                let config = DeviceConfig {
-                    name: record.name.clone(),
-                    kind: record.kind,
-                    options: record.options,
-                    description: record.description,
-                };
-                match Device::open(config, salt) {
-                    Ok(device) => {
-                        if let Err(error) = log.broker.add(device) {
-                            tracing::error!(device = %record.name, %error, "cannot add audit device");
-                        }
-                    }
-                    // The device stays configured; with no working device requests fail closed.
-                    Err(error) => {
-                        tracing::error!(device = %record.name, %error, "cannot open audit device")
-                    }
+                }
+                // The device stays configured; with no working device requests fail closed.
+                Err(error) => {
+                    tracing::error!(device = %record.name, %error, "cannot open audit device")
                 }
             }
-            after = Some(last);
         }
         Ok(log)
     }
@@ -454,10 +440,6 @@ impl AuditLog {
 enum LogSource {
     Store(String),
     File(String),
-}
-
-fn decode(bytes: &[u8], key: &str) -> Result<DeviceRecord> {
-    crate::record::decode(bytes, &format!("core/audit/{key}"))
 }
 
 /// What the pipeline knows about where a request went.

@@ -116,24 +116,8 @@ impl GrantStore {
     /// Loads every stored grant.
     pub(crate) async fn load(view: View) -> Result<GrantStore> {
         let mut grants = BTreeMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let keys = view
-                .scan("", after.as_deref(), 256)
-                .await
-                .map_err(Error::from_barrier)?;
-            let Some(last) = keys.last().cloned() else {
-                break;
-            };
-            for key in keys {
-                let Some(bytes) = view.get(&key).await.map_err(Error::from_barrier)? else {
-                    continue;
-                };
-                let record: GrantRecord =
-                    crate::record::decode(&bytes, &format!("sys/grants/{key}"))?;
-                grants.insert(record.id.clone(), record);
-            }
-            after = Some(last);
+        for (_, record) in crate::record::load_all::<GrantRecord>(&view, "", "sys/grants/").await? {
+            grants.insert(record.id.clone(), record);
         }
         Ok(GrantStore {
             view,

@@ -60,10 +60,6 @@ fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     crate::record::encode(record)
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], path: &str) -> Result<T> {
-    crate::record::decode(bytes, &format!("identity/{path}"))
-}
-
 fn normalize_policies(list: Vec<String>) -> Vec<String> {
     let set: BTreeSet<String> = list
         .into_iter()
@@ -77,30 +73,11 @@ impl IdentityStore {
     /// Loads every entity and group.
     pub(crate) async fn load(view: View) -> Result<IdentityStore> {
         let mut records = Records::default();
-        for (prefix, is_entity) in [("entity/", true), ("group/", false)] {
-            let mut after: Option<String> = None;
-            loop {
-                let keys = view
-                    .scan(prefix, after.as_deref(), 256)
-                    .await
-                    .map_err(Error::from_barrier)?;
-                let Some(last) = keys.last().cloned() else {
-                    break;
-                };
-                for key in keys {
-                    let Some(bytes) = view.get(&key).await.map_err(Error::from_barrier)? else {
-                        continue;
-                    };
-                    if is_entity {
-                        let entity: Entity = decode(&bytes, &key)?;
-                        records.entities.insert(entity.id.clone(), entity);
-                    } else {
-                        let group: Group = decode(&bytes, &key)?;
-                        records.groups.insert(group.id.clone(), group);
-                    }
-                }
-                after = Some(last);
-            }
+        for (_, entity) in crate::record::load_all::<Entity>(&view, "entity/", "identity/").await? {
+            records.entities.insert(entity.id.clone(), entity);
+        }
+        for (_, group) in crate::record::load_all::<Group>(&view, "group/", "identity/").await? {
+            records.groups.insert(group.id.clone(), group);
         }
         Ok(IdentityStore {
             view,

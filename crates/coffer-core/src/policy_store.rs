@@ -87,38 +87,24 @@ impl PolicyStore {
         let wrapping_policy = Policy::parse(WRAPPING_POLICY, WRAPPING_POLICY_HCL)
             .map_err(|e| Error::invalid(format!("built-in response-wrapping policy: {e}")))?;
         let mut policies = BTreeMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let keys = view
-                .scan("", after.as_deref(), 256)
-                .await
-                .map_err(Error::from_barrier)?;
-            let Some(last) = keys.last().cloned() else {
-                break;
-            };
-            for key in keys {
-                let Some(bytes) = view.get(&key).await.map_err(Error::from_barrier)? else {
-                    continue;
-                };
-                let record = decode(&bytes, &key)?;
-                let policy = Policy::parse(&record.name, &record.text).map_err(|e| {
-                    Error::CorruptRecord {
-                        path: format!("sys/policy/{key}"),
-                        reason: format!("stored policy does not parse: {e}"),
-                    }
+        for (key, record) in
+            crate::record::load_all::<PolicyRecord>(&view, "", "sys/policy/").await?
+        {
+            let policy =
+                Policy::parse(&record.name, &record.text).map_err(|e| Error::CorruptRecord {
+                    path: format!("sys/policy/{key}"),
+                    reason: format!("stored policy does not parse: {e}"),
                 })?;
-                let modified =
-                    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(record.modified_nanos);
-                policies.insert(
-                    record.name,
-                    StoredPolicy {
-                        policy,
-                        version: record.version,
-                        modified,
-                    },
-                );
-            }
-            after = Some(last);
+            let modified =
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(record.modified_nanos);
+            policies.insert(
+                record.name,
+                StoredPolicy {
+                    policy,
+                    version: record.version,
+                    modified,
+                },
+            );
         }
         if !policies.contains_key("default") {
             policies.insert("default".to_owned(), builtin_default(now)?);
@@ -237,8 +223,4 @@ impl PolicyStore {
     fn invalidate(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
-}
-
-fn decode(bytes: &[u8], key: &str) -> Result<PolicyRecord> {
-    crate::record::decode(bytes, &format!("sys/policy/{key}"))
 }

@@ -1,6 +1,7 @@
 //! Versioned records: how the core writes its structures behind the barrier — one version byte,
 //! then JSON — and reads them back, with errors that name the storage path, never the content.
 
+use coffer_barrier::View;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -30,6 +31,35 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T>
         return Err(corrupt(format!("unknown record version {version}")));
     }
     serde_json::from_slice(body).map_err(|e| corrupt(format!("bad record: {e}")))
+}
+
+/// Every record stored below `prefix` in `view`, decoded, with its key (relative to the view).
+/// `location` is the view's own prefix, so errors name the full storage path.
+pub(crate) async fn load_all<T: DeserializeOwned>(
+    view: &View,
+    prefix: &str,
+    location: &str,
+) -> Result<Vec<(String, T)>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let keys = view
+            .scan(prefix, after.as_deref(), 256)
+            .await
+            .map_err(Error::from_barrier)?;
+        let Some(last) = keys.last().cloned() else {
+            return Ok(out);
+        };
+        for key in keys {
+            // A key deleted between the scan and the read is simply gone.
+            let Some(bytes) = view.get(&key).await.map_err(Error::from_barrier)? else {
+                continue;
+            };
+            let record = decode(&bytes, &format!("{location}{key}"))?;
+            out.push((key, record));
+        }
+        after = Some(last);
+    }
 }
 
 #[cfg(test)]
