@@ -69,6 +69,29 @@ fn normalize_policies(list: Vec<String>) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// What an entity or group write is about: the name it asks for (from the URL's `name/<name>`
+/// or the body's `name`) and the existing record it targets (by `id/<id>`, or by that name).
+/// Writing to an unknown id is an error; an unknown name means "create".
+fn targeted<T>(
+    data: &Map<String, Value>,
+    target: Option<(bool, &str)>,
+    what: &str,
+    find: impl Fn(bool, &str) -> Option<T>,
+) -> Result<(Option<String>, Option<T>)> {
+    let name = match target {
+        Some((false, name)) => Some(name.to_owned()),
+        _ => params::string(data, "name")?.filter(|n| !n.is_empty()),
+    };
+    let existing = match (target, &name) {
+        (Some((true, id)), _) => {
+            Some(find(true, id).ok_or_else(|| Error::invalid(format!("{what} not found")))?)
+        }
+        (_, Some(name)) => find(false, name),
+        (_, None) => None,
+    };
+    Ok((name, existing))
+}
+
 impl IdentityStore {
     /// Loads every entity and group.
     pub(crate) async fn load(view: View) -> Result<IdentityStore> {
@@ -319,18 +342,9 @@ impl IdentityStore {
         target: Option<(bool, &str)>,
     ) -> Result<Reply> {
         let _guard = self.changes.lock().await;
-        let name = match target {
-            Some((false, name)) => Some(name.to_owned()),
-            _ => params::string(data, "name")?.filter(|n| !n.is_empty()),
-        };
-        let existing = match (target, &name) {
-            (Some((true, id)), _) => Some(
-                self.entity_by(|e| e.id == id)
-                    .ok_or_else(|| Error::invalid("entity not found"))?,
-            ),
-            (_, Some(name)) => self.entity_by(|e| &e.name == name),
-            (_, None) => None,
-        };
+        let (name, existing) = targeted(data, target, "entity", |by_id, key| {
+            self.entity_by(|e| if by_id { e.id == key } else { e.name == key })
+        })?;
         let created = existing.is_none();
         let mut entity = existing.unwrap_or_else(|| Entity {
             id: uuid::Uuid::new_v4().to_string(),
@@ -383,18 +397,9 @@ impl IdentityStore {
         target: Option<(bool, &str)>,
     ) -> Result<Reply> {
         let _guard = self.changes.lock().await;
-        let name = match target {
-            Some((false, name)) => Some(name.to_owned()),
-            _ => params::string(data, "name")?.filter(|n| !n.is_empty()),
-        };
-        let existing = match (target, &name) {
-            (Some((true, id)), _) => Some(
-                self.group_by(|g| g.id == id)
-                    .ok_or_else(|| Error::invalid("group not found"))?,
-            ),
-            (_, Some(name)) => self.group_by(|g| &g.name == name),
-            (_, None) => None,
-        };
+        let (name, existing) = targeted(data, target, "group", |by_id, key| {
+            self.group_by(|g| if by_id { g.id == key } else { g.name == key })
+        })?;
         let created = existing.is_none();
         let mut group = existing.unwrap_or_else(|| Group {
             id: uuid::Uuid::new_v4().to_string(),
