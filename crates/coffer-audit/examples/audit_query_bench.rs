@@ -286,6 +286,7 @@ fn synthetic(rng: &mut Rng, i: u64, time: SystemTime) -> (AuditEvent, AuditEvent
             mount_type: Some(mount_type.to_owned()),
             mount_accessor: Some(format!("{mount_type}_1a2b3c4d")),
             namespace: "root".to_owned(),
+            namespace_path: String::new(),
             data: None,
             remote_address: Some(format!("10.0.{}.{}", rng.below(4), rng.below(250))),
             remote_port: Some(40000 + u16::try_from(rng.below(20000)).unwrap_or(0)),

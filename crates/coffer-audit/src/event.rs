@@ -62,6 +62,8 @@ pub struct AuditRequest {
     pub mount_accessor: Option<String>,
     /// The namespace id; `root` for the root namespace.
     pub namespace: String,
+    /// The namespace path with a trailing slash (`acme/`); empty for the root namespace.
+    pub namespace_path: String,
     /// The request body: every string in it is written as an HMAC.
     pub data: Option<Map<String, Value>>,
     /// The client's address; clear.
@@ -164,6 +166,7 @@ impl fmt::Debug for AuditRequest {
             .field("mount_type", &self.mount_type)
             .field("mount_accessor", &self.mount_accessor)
             .field("namespace", &self.namespace)
+            .field("namespace_path", &self.namespace_path)
             .field("data", &Redacted(&self.data))
             .field("remote_address", &self.remote_address)
             .field("remote_port", &self.remote_port)
@@ -217,6 +220,7 @@ mod tests {
                 mount_type: None,
                 mount_accessor: None,
                 namespace: "root".into(),
+                namespace_path: String::new(),
                 data: Some(data.clone()),
                 remote_address: None,
                 remote_port: None,

@@ -236,6 +236,7 @@ impl RequestRecord {
             client_token_accessor,
             namespace: NamespaceRecord {
                 id: request.namespace.clone(),
+                path: request.namespace_path.clone(),
             },
             path: request.path.clone(),
             data: request.data.as_ref().map(|d| hash_data(d, salt)),
@@ -246,9 +247,12 @@ impl RequestRecord {
     }
 }
 
+/// Vault's `namespace` object: the id, and the path outside the root namespace.
 #[derive(Debug, Serialize)]
 struct NamespaceRecord {
     id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    path: String,
 }
 
 #[derive(Debug, Serialize)]

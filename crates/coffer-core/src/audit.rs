@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
+use crate::namespace::NamespaceState;
 use crate::request::{Operation, Reply, Request, Response};
 use crate::token::TokenEntry;
 use crate::{Error, Result, params};
@@ -474,11 +475,12 @@ pub(crate) fn auth_of(
     }
 }
 
-/// The `request` part of a record.
+/// The `request` part of a record; `path` is the request's path inside `namespace`.
 pub(crate) fn request_of(
     request: &Request,
     operation: Operation,
     mount: Option<&MountFacts>,
+    namespace: &NamespaceState,
 ) -> AuditRequest {
     AuditRequest {
         id: request.id.to_string(),
@@ -487,7 +489,8 @@ pub(crate) fn request_of(
         mount_point: mount.map(|m| m.point.clone()),
         mount_type: mount.map(|m| m.kind.clone()),
         mount_accessor: mount.map(|m| m.accessor.clone()),
-        namespace: "root".into(),
+        namespace: namespace.id().as_str().to_owned(),
+        namespace_path: namespace.path().to_owned(),
         data: (!request.data.is_empty()).then(|| request.data.clone()),
         remote_address: request.remote_addr.map(|a| a.ip().to_string()),
         remote_port: request.remote_addr.map(|a| a.port()),

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use crate::clock::{rfc3339, unix_seconds};
+use crate::namespace::{NamespaceState, Namespaces};
 use crate::params;
 use crate::pipeline::Caller;
 use crate::request::{AuthResponse, ClientToken, Operation, Reply, Request, Response};
-use crate::token::{Accessor, TokenEntry, TokenRequest, TokenStore};
+use crate::token::{Accessor, TokenEntry, TokenRequest};
 use crate::ttl::Ttl;
 use crate::{Error, Result};
 
@@ -20,9 +21,20 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
         || rest.starts_with("revoke-orphan/")
 }
 
-/// Serves `auth/token/<rest>`.
+/// Whether a request path acts on the caller's own token (`auth/token/lookup-self`, …).
+pub(crate) fn is_self(path: &str) -> bool {
+    matches!(
+        path,
+        "auth/token/lookup-self" | "auth/token/renew-self" | "auth/token/revoke-self"
+    )
+}
+
+/// Serves `auth/token/<rest>` in namespace `ns`. New tokens belong to `ns`; the `*-self` paths
+/// act on the caller's token wherever it lives; a token or accessor given as a parameter is found
+/// in the store its suffix names, and only when that namespace is `ns` or below it.
 pub(crate) async fn handle(
-    tokens: &TokenStore,
+    namespaces: &Namespaces,
+    ns: &NamespaceState,
     now: SystemTime,
     caller: &Caller,
     request: &Request,
@@ -31,19 +43,24 @@ pub(crate) async fn handle(
     let op = request.operation;
     let data = &request.data;
     let write = matches!(op, Operation::Update | Operation::Create);
+    let own = &caller.home;
     match rest {
         "create" | "create-orphan" if write => {
-            create(tokens, now, caller, data, rest == "create-orphan").await
+            create(ns, now, caller, data, rest == "create-orphan").await
         }
         "lookup-self" if matches!(op, Operation::Read) || write => Ok(Reply::ok(
-            Response::with_data(lookup_data(&caller.entry, Some(&caller.token), now)),
+            Response::with_data(lookup_data(&caller.entry, Some(&caller.token), own, now)),
         )),
         "lookup" if matches!(op, Operation::Read) || write => {
             let token = required_token(data)?;
-            match tokens.lookup(&token).await? {
+            let Some(home) = store_for(namespaces, ns, token.expose()) else {
+                return Err(Error::BadToken);
+            };
+            match home.tokens.lookup(&token).await? {
                 Some(entry) => Ok(Reply::ok(Response::with_data(lookup_data(
                     &entry,
                     Some(&token),
+                    &home,
                     now,
                 )))),
                 None => Err(Error::BadToken),
@@ -51,55 +68,69 @@ pub(crate) async fn handle(
         }
         "lookup-accessor" if write => {
             let accessor = required_accessor(data)?;
-            lookup_accessor(tokens, now, &accessor).await
+            lookup_accessor(namespaces, ns, now, &accessor).await
         }
         _ if rest.starts_with("lookup-accessor/") && (write || matches!(op, Operation::Read)) => {
             let accessor = Accessor::new(&rest["lookup-accessor/".len()..]);
-            lookup_accessor(tokens, now, &accessor).await
+            lookup_accessor(namespaces, ns, now, &accessor).await
         }
         "renew-self" if write => {
             let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
-            let entry = tokens.renew(&caller.token, increment).await?;
+            let entry = own.tokens.renew(&caller.token, increment).await?;
             Ok(auth_reply(caller.token.clone(), &entry, now))
         }
         "renew" if write => {
             let token = required_token(data)?;
             let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
-            let entry = tokens.renew(&token, increment).await?;
+            let home = store_for(namespaces, ns, token.expose()).ok_or(Error::BadToken)?;
+            let entry = home.tokens.renew(&token, increment).await?;
             Ok(auth_reply(token, &entry, now))
         }
         "renew-accessor" if write => {
             let accessor = required_accessor(data)?;
             let increment = params::ttl(data, "increment")?.unwrap_or(Ttl::ZERO);
-            let entry = tokens
+            let home = store_for(namespaces, ns, accessor.as_str()).ok_or(Error::BadToken)?;
+            let entry = home
+                .tokens
                 .lookup_accessor(&accessor)
                 .await?
                 .ok_or(Error::BadToken)?;
             // Renewal needs the token; the accessor path renews by re-deriving it from storage.
-            let renewed = tokens.renew_entry(&entry, increment).await?;
+            let renewed = home.tokens.renew_entry(&entry, increment).await?;
             Ok(Reply::ok(Response {
                 auth: Some(auth_response(ClientToken::new(""), &renewed, now)),
                 ..Response::default()
             }))
         }
         "revoke-self" if write => {
-            tokens.revoke(&caller.token).await?;
+            own.tokens.revoke(&caller.token).await?;
             Ok(Reply::NoContent)
         }
+        // Revoking a token that is unknown here is not an error, as in Vault.
         "revoke" if write => {
-            tokens.revoke(&required_token(data)?).await?;
+            let token = required_token(data)?;
+            if let Some(home) = store_for(namespaces, ns, token.expose()) {
+                home.tokens.revoke(&token).await?;
+            }
             Ok(Reply::NoContent)
         }
         "revoke-orphan" if write => {
-            tokens.revoke_orphan(&required_token(data)?).await?;
+            let token = required_token(data)?;
+            if let Some(home) = store_for(namespaces, ns, token.expose()) {
+                home.tokens.revoke_orphan(&token).await?;
+            }
             Ok(Reply::NoContent)
         }
         "revoke-accessor" if write => {
-            tokens.revoke_accessor(&required_accessor(data)?).await?;
+            let accessor = required_accessor(data)?;
+            if let Some(home) = store_for(namespaces, ns, accessor.as_str()) {
+                home.tokens.revoke_accessor(&accessor).await?;
+            }
             Ok(Reply::NoContent)
         }
         "accessors" | "accessors/" if matches!(op, Operation::List) => {
-            let keys: Vec<Value> = tokens
+            let keys: Vec<Value> = ns
+                .tokens
                 .accessors()
                 .await?
                 .into_iter()
@@ -121,6 +152,17 @@ pub(crate) async fn handle(
     }
 }
 
+/// The namespace holding a token or accessor named in a request made in `ns`: only `ns` and its
+/// descendants' tokens can be managed from `ns`.
+fn store_for(
+    namespaces: &Namespaces,
+    ns: &NamespaceState,
+    token_or_accessor: &str,
+) -> Option<Arc<NamespaceState>> {
+    let home = namespaces.home_of(token_or_accessor);
+    ns.contains(&home).then_some(home)
+}
+
 fn required_token(data: &Map<String, Value>) -> Result<ClientToken> {
     match params::string(data, "token")? {
         Some(token) if !token.is_empty() => Ok(ClientToken::new(token)),
@@ -136,20 +178,26 @@ fn required_accessor(data: &Map<String, Value>) -> Result<Accessor> {
 }
 
 async fn lookup_accessor(
-    tokens: &TokenStore,
+    namespaces: &Namespaces,
+    ns: &NamespaceState,
     now: SystemTime,
     accessor: &Accessor,
 ) -> Result<Reply> {
-    match tokens.lookup_accessor(accessor).await? {
+    let Some(home) = store_for(namespaces, ns, accessor.as_str()) else {
+        return Err(Error::invalid("invalid accessor"));
+    };
+    match home.tokens.lookup_accessor(accessor).await? {
         Some(entry) => Ok(Reply::ok(Response::with_data(lookup_data(
-            &entry, None, now,
+            &entry, None, &home, now,
         )))),
         None => Err(Error::invalid("invalid accessor")),
     }
 }
 
+/// Creates a token in namespace `ns`. A caller whose token lives in an ancestor namespace creates
+/// an orphan there (token stores, and so parent links, are per namespace).
 async fn create(
-    tokens: &TokenStore,
+    ns: &NamespaceState,
     now: SystemTime,
     caller: &Caller,
     data: &Map<String, Value>,
@@ -258,8 +306,17 @@ async fn create(
         identity,
         entity_id: String::new(),
     };
-    let issued = tokens
-        .create(request, if no_parent { None } else { Some(parent) })
+    let same_store = caller.home.id() == ns.id();
+    let issued = ns
+        .tokens
+        .create(
+            request,
+            if no_parent || !same_store {
+                None
+            } else {
+                Some(parent)
+            },
+        )
         .await?;
     Ok(auth_reply(issued.token, &issued.entry, now))
 }
@@ -292,10 +349,12 @@ pub(crate) fn auth_response(
     }
 }
 
-/// The `data` of a token lookup, Vault's shape. `id` is the token itself when the caller gave it.
+/// The `data` of a token lookup, Vault's shape. `id` is the token itself when the caller gave it;
+/// `home` is the namespace whose store holds it.
 pub(crate) fn lookup_data(
     entry: &TokenEntry,
     id: Option<&ClientToken>,
+    home: &NamespaceState,
     now: SystemTime,
 ) -> Map<String, Value> {
     let meta: Value = if entry.meta().is_empty() {
@@ -342,6 +401,10 @@ pub(crate) fn lookup_data(
     );
     data.insert("issue_time".into(), json!(rfc3339(entry.creation_time())));
     data.insert("meta".into(), meta);
+    if !home.is_root() {
+        // Vault names the namespace of tokens outside the root namespace only.
+        data.insert("namespace_path".into(), json!(home.path()));
+    }
     data.insert("num_uses".into(), json!(entry.num_uses()));
     data.insert("orphan".into(), json!(entry.is_orphan()));
     data.insert("path".into(), json!(entry.path()));

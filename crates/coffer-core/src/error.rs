@@ -44,6 +44,9 @@ pub enum Error {
     /// A request path that no backend serves.
     #[error("no handler for route {path:?}. route entry not found.")]
     NoHandler { path: String },
+    /// The `X-Vault-Namespace` header names a namespace that does not exist.
+    #[error("namespace not found")]
+    NamespaceNotFound,
     /// A `sys/` or `auth/token/` path that does not exist.
     #[error("1 error occurred:\n\t* unsupported path\n\n")]
     UnsupportedPath,

@@ -1,13 +1,14 @@
-//! The mount tables and router: which engine serves which path prefix. There are two tables:
-//! secrets engines (persisted at `core/mounts`, storage views `logical/<uuid>/`) and auth methods
-//! (persisted at `core/auth`, paths below `auth/`, views `auth/<uuid>/`). Each engine gets its
+//! The mount tables and router: which engine serves which path prefix. There are two tables per
+//! namespace: secrets engines (persisted at `core/mounts`, storage views `logical/<uuid>/`) and
+//! auth methods (persisted at `core/auth`, paths below `auth/`, views `auth/<uuid>/`), all inside
+//! the namespace's storage view (the whole barrier for the root namespace). Each engine gets its
 //! view and nothing else. Routing is longest-prefix.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use coffer_barrier::{Barrier, BarrierOp, View};
+use coffer_barrier::{BarrierOp, View};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -159,7 +160,8 @@ pub(crate) struct Tuning {
 /// The mount table of one unsealed core.
 pub(crate) struct MountTable {
     kind: TableKind,
-    barrier: Arc<Barrier>,
+    /// The namespace's storage view the table and its mounts' views live in.
+    base: View,
     registry: EngineRegistry,
     mounts: RwLock<Arc<Vec<Arc<Mounted>>>>,
     changes: tokio::sync::Mutex<()>,
@@ -188,21 +190,22 @@ fn random_hex(bytes: usize) -> Result<String> {
 }
 
 impl MountTable {
-    /// Loads the table, creating the default `cubbyhole/` mount on first use.
+    /// Loads the table stored in a namespace's storage view `base`, creating the default
+    /// `cubbyhole/` mount on first use (so every new namespace gets the root's default mounts).
     pub(crate) async fn load(
         kind: TableKind,
-        barrier: Arc<Barrier>,
+        base: View,
         registry: EngineRegistry,
     ) -> Result<Arc<MountTable>> {
         let table = Arc::new(MountTable {
             kind,
-            barrier,
+            base,
             registry,
             mounts: RwLock::new(Arc::new(Vec::new())),
             changes: tokio::sync::Mutex::new(()),
         });
         let entries = match table
-            .barrier
+            .base
             .get(table.kind.storage_path())
             .await
             .map_err(Error::from_barrier)?
@@ -245,8 +248,8 @@ impl MountTable {
         })?;
         let engine = factory.build(&entry.info())?;
         let view = self
-            .barrier
-            .view(&format!("{}/{}/", self.kind.view_prefix(), entry.uuid));
+            .base
+            .sub(&format!("{}/{}/", self.kind.view_prefix(), entry.uuid));
         Ok(Arc::new(Mounted {
             unauthenticated: factory.unauthenticated_paths(),
             info: entry.info(),
@@ -306,7 +309,7 @@ impl MountTable {
     async fn persist(&self, mounts: &[Arc<Mounted>]) -> Result<()> {
         let entries: Vec<&MountEntry> = mounts.iter().map(|m| &m.entry).collect();
         let bytes = crate::record::encode(&entries);
-        self.barrier
+        self.base
             .put(self.kind.storage_path(), &bytes)
             .await
             .map_err(Error::from_barrier)

@@ -16,15 +16,14 @@ use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
-use crate::mount::{EngineRegistry, MountRequest, MountTable, TableKind};
-use crate::policy_store::PolicyStore;
+use crate::mount::{EngineRegistry, MountRequest};
+use crate::namespace::Namespaces;
 use crate::request::ClientToken;
 use crate::seal::{
     AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus, UnsealProgress,
 };
-use crate::token::{TokenRequest, TokenStore};
+use crate::token::TokenRequest;
 use crate::ttl::Ttl;
-use crate::wrapping::Revocations;
 use crate::{Error, Result};
 
 const CLUSTER_PATH: &str = "core/cluster";
@@ -66,16 +65,13 @@ pub struct DevInit {
     pub root_token: ClientToken,
 }
 
-/// What exists only while unsealed.
+/// What exists only while unsealed. Audit devices, identities and grants are global; mounts,
+/// auth methods, policies and tokens belong to a namespace (`namespaces`).
 pub(crate) struct Unsealed {
     pub(crate) audit: AuditLog,
     pub(crate) grants: GrantStore,
     pub(crate) identity: IdentityStore,
-    pub(crate) mounts: Arc<MountTable>,
-    pub(crate) auth: Arc<MountTable>,
-    pub(crate) wrapping: coffer_barrier::View,
-    pub(crate) tokens: TokenStore,
-    pub(crate) policies: Arc<PolicyStore>,
+    pub(crate) namespaces: Namespaces,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -200,21 +196,8 @@ impl Core {
                 ClusterInfo { name, id }
             }
         };
-        let mounts = MountTable::load(
-            TableKind::Secrets,
-            self.barrier.clone(),
-            self.engines.clone(),
-        )
-        .await?;
-        let auth =
-            MountTable::load(TableKind::Auth, self.barrier.clone(), self.engines.clone()).await?;
-        let wrapping = self.barrier.view("sys/wrapping/");
-        let hook = Arc::new(Revocations {
-            wrapping: wrapping.clone(),
-            mounts: mounts.clone(),
-        });
-        let tokens =
-            TokenStore::open(self.barrier.view("sys/token/"), self.clock.clone(), hook).await?;
+        let namespaces =
+            Namespaces::load(&self.barrier, self.clock.clone(), self.engines.clone()).await?;
         let identity = IdentityStore::load(self.barrier.view("identity/")).await?;
         let grants = GrantStore::load(self.barrier.view("sys/grants/")).await?;
         let audit = AuditLog::load(self.barrier.view("core/audit/"), &self.audit_devices).await?;
@@ -222,11 +205,7 @@ impl Core {
             audit,
             grants,
             identity,
-            mounts,
-            auth,
-            wrapping,
-            tokens,
-            policies: PolicyStore::load(self.barrier.view("sys/policy/"), self.clock.now()).await?,
+            namespaces,
             cluster,
         });
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
@@ -316,6 +295,8 @@ impl Core {
             .map_err(Error::from_barrier)?;
         let state = self.post_unseal().await?;
         let issued = state
+            .namespaces
+            .root()
             .tokens
             .create(
                 TokenRequest {
@@ -357,7 +338,8 @@ impl Core {
             .ok_or_else(|| Error::invalid("dev init produced no unseal key"))?;
         // Like Vault's dev mode: `secret/` is a KV version 2 mount.
         let state = self.unsealed()?;
-        if state.mounts.find_exact("secret/").is_none() {
+        let root = state.namespaces.root();
+        if root.mounts.find_exact("secret/").is_none() {
             let mut options = std::collections::BTreeMap::new();
             options.insert("version".to_owned(), "2".to_owned());
             let request = MountRequest {
@@ -370,7 +352,7 @@ impl Core {
                 local: false,
                 seal_wrap: false,
             };
-            state.mounts.mount(request, false).await?;
+            root.mounts.mount(request, false).await?;
         }
         Ok(DevInit {
             unseal_key,
@@ -440,8 +422,11 @@ impl Core {
     pub async fn reap_expired(&self) -> Result<usize> {
         match self.unsealed() {
             Ok(state) => {
-                let grants = state.grants.reap_expired(self.clock.now()).await?;
-                Ok(state.tokens.reap_expired().await? + grants)
+                let mut reaped = state.grants.reap_expired(self.clock.now()).await?;
+                for namespace in state.namespaces.all() {
+                    reaped += namespace.tokens.reap_expired().await?;
+                }
+                Ok(reaped)
             }
             Err(_) => Ok(0),
         }

@@ -1,5 +1,11 @@
-//! The request pipeline: sealed check → token → ACL (with sudo for root-protected paths) →
-//! dispatch to the backend that owns the path. Every logical request enters here.
+//! The request pipeline: sealed check → namespace → token → ACL (with sudo for root-protected
+//! paths) → dispatch to the backend that owns the path. Every logical request enters here.
+//!
+//! The namespace comes from `X-Vault-Namespace` and leading path segments naming child
+//! namespaces; below that point the request is relative to its namespace. A token is looked up in
+//! the store of the namespace it was issued in (named by its suffix) and is accepted only there
+//! and in that namespace's descendants, where its ACL sees paths prefixed with the request
+//! namespace's path relative to the token's.
 
 use std::sync::Arc;
 
@@ -10,8 +16,9 @@ use crate::mount::Mounted;
 use std::time::SystemTime;
 
 use crate::audit;
+use crate::namespace::NamespaceState;
 use crate::node::Unsealed;
-use crate::request::{ClientToken, Operation, Reply, Request, Response};
+use crate::request::{ClientToken, LogicalPath, Operation, Reply, Request, Response};
 use crate::token::TokenEntry;
 use crate::token::TokenRequest;
 use crate::ttl::Ttl;
@@ -24,6 +31,17 @@ pub(crate) struct Caller {
     pub(crate) acl: Acl,
     /// Whether the winning rule for this request's path grants `sudo`.
     pub(crate) sudo: bool,
+    /// The namespace whose store holds the token (the request's or one of its ancestors).
+    pub(crate) home: Arc<NamespaceState>,
+    /// The request namespace's path relative to `home` (`""` when they are the same).
+    policy_prefix: String,
+}
+
+impl Caller {
+    /// A path of the request's namespace as the caller's ACL names it.
+    pub(crate) fn policy_path(&self, path: &str) -> String {
+        format!("{}{path}", self.policy_prefix)
+    }
 }
 
 impl Core {
@@ -31,27 +49,42 @@ impl Core {
     /// (refusing it when no device can), run it, and record the reply.
     pub async fn handle(&self, request: Request) -> Result<Reply> {
         let state = self.unsealed()?;
+        let (ns, relative) = state
+            .namespaces
+            .resolve(request.namespace.as_deref(), request.path.as_str())?;
+        // From here on the request is relative to its namespace.
+        let request = Request {
+            path: LogicalPath::parse(&relative)?,
+            ..request
+        };
         let path = request.path.as_str();
         let now = self.clock().now();
-        let target = route(&state, path);
+        let target = route(&ns, path);
         let facts = mount_facts(&target);
         if let Target::Auth(mounted, rest) = &target
             && mounted.is_unauthenticated(rest)
         {
             return self
-                .login(&state, &request, mounted, rest, now, facts.as_ref())
+                .login(&state, &ns, &request, mounted, rest, now, facts.as_ref())
                 .await;
         }
         let token_text = request.token.as_ref().map(ClientToken::expose);
+        let home = match token_text {
+            Some(text) => state.namespaces.home_of(text),
+            None => state.namespaces.root().clone(),
+        };
         let entry = match &request.token {
             None => Err(Error::PermissionDenied),
-            Some(token) => state.tokens.authenticate(token).await,
+            // A token works only in its own namespace and below.
+            Some(_) if !home.contains(&ns) => Err(Error::PermissionDenied),
+            Some(token) => home.tokens.authenticate(token).await,
         };
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
                 // Unknown, expired or missing tokens are recorded too, then refused.
-                let audit_request = audit::request_of(&request, request.operation, facts.as_ref());
+                let audit_request =
+                    audit::request_of(&request, request.operation, facts.as_ref(), &ns);
                 let _ = state
                     .audit
                     .record(&audit::request_event(
@@ -76,7 +109,8 @@ impl Core {
             }
         };
         let policies = effective_policies(&state, &entry);
-        let acl = state.policies.acl(&policies);
+        let acl = home.policies.acl(&policies);
+        let policy_prefix = home.relative(&ns).to_owned();
         // A write to something that does not exist yet needs `create`, not `update`.
         let mut operation = request.operation;
         if let (Operation::Update, Target::Mount(mounted, rest) | Target::Auth(mounted, rest)) =
@@ -94,13 +128,23 @@ impl Core {
                 operation = Operation::Create;
             }
         }
-        let policy_path = match operation {
+        let local_path = match operation {
             Operation::List | Operation::Scan if !path.is_empty() && !path.ends_with('/') => {
                 format!("{path}/")
             }
             _ => path.to_owned(),
         };
-        let decision = acl.check(&policy_path, operation.policy_operation());
+        // A token's operations on itself are judged in its own namespace, as in Vault: its
+        // `default` policy lets it look itself up from a descendant namespace.
+        let acl_prefix = if auth_token::is_self(path) {
+            ""
+        } else {
+            policy_prefix.as_str()
+        };
+        let decision = acl.check(
+            &format!("{acl_prefix}{local_path}"),
+            operation.policy_operation(),
+        );
         let mut granting: Vec<String> = decision
             .granting_policies
             .iter()
@@ -108,12 +152,14 @@ impl Core {
             .collect();
         let mut allowed = decision.allowed || filters_by_itself(path);
         if !allowed {
-            // A live time-limited grant for the token's identity may allow what its policies do not.
+            // A live time-limited grant for the token's identity may allow what its policies do
+            // not. Grants are global: their paths are relative to the root namespace.
+            let global_path = format!("{}{local_path}", ns.path());
             if let Some(grant) = entry
                 .identity()
-                .and_then(|identity| state.grants.allows(identity, &policy_path, operation, now))
+                .and_then(|identity| state.grants.allows(identity, &global_path, operation, now))
             {
-                tracing::info!(%grant, path, "request allowed by a time-limited grant");
+                tracing::info!(%grant, path = %global_path, "request allowed by a time-limited grant");
                 granting.push(format!("grant:{grant}"));
                 allowed = true;
             }
@@ -123,7 +169,7 @@ impl Core {
             allowed = false;
         }
         let auth = audit::auth_of(&entry, &policies, Some((allowed, granting)), now);
-        let audit_request = audit::request_of(&request, operation, facts.as_ref());
+        let audit_request = audit::request_of(&request, operation, facts.as_ref(), &ns);
         // Fail closed: nothing runs unless the request was recorded.
         state
             .audit
@@ -140,8 +186,10 @@ impl Core {
                 entry,
                 acl,
                 sudo,
+                home,
+                policy_prefix,
             };
-            self.dispatch(&state, &caller, &request, target, operation, now)
+            self.dispatch(&state, &ns, &caller, &request, target, operation, now)
                 .await
         } else {
             Err(Error::PolicyDenied)
@@ -160,9 +208,11 @@ impl Core {
     }
 
     /// Runs an authorized request on its backend, wrapping the reply when asked to.
+    #[allow(clippy::too_many_arguments)]
     async fn dispatch(
         &self,
         state: &Unsealed,
+        ns: &NamespaceState,
         caller: &Caller,
         request: &Request,
         target: Target<'_>,
@@ -171,10 +221,12 @@ impl Core {
     ) -> Result<Reply> {
         let path = request.path.as_str();
         let reply = match target {
-            Target::Sys(rest) => sys::handle(self, state, caller, request, rest).await,
+            Target::Sys(rest) => sys::handle(self, state, ns, caller, request, rest).await,
             Target::Token(rest) => {
-                auth_token::handle(&state.tokens, now, caller, request, rest).await
+                auth_token::handle(&state.namespaces, ns, now, caller, request, rest).await
             }
+            // Identities are global: they live in the root namespace only.
+            Target::Identity(_) if !ns.is_root() => Err(crate::namespace::root_only()),
             Target::Identity(rest) => {
                 state
                     .identity
@@ -191,7 +243,7 @@ impl Core {
                     token_scope: caller.entry.scope(),
                 };
                 let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
-                self.finish_login(state, &mounted, reply, now).await
+                self.finish_login(state, ns, &mounted, reply, now).await
             }
             Target::Nothing => Err(Error::NoHandler {
                 path: path.to_owned(),
@@ -199,23 +251,26 @@ impl Core {
         }?;
         match (request.wrap_ttl, reply) {
             (Some(ttl), Reply::Ok(response)) if response.wrap_info.is_none() => {
-                crate::wrapping::wrap(state, now, path, ttl, *response).await
+                crate::wrapping::wrap(ns, now, path, ttl, *response).await
             }
             (_, reply) => Ok(reply),
         }
     }
 
-    /// An unauthenticated login: the auth engine checks the credentials; a grant becomes a token.
+    /// An unauthenticated login: the auth engine checks the credentials; a grant becomes a token
+    /// of the namespace the auth method is mounted in.
+    #[allow(clippy::too_many_arguments)]
     async fn login(
         &self,
         state: &Unsealed,
+        ns: &NamespaceState,
         request: &Request,
         mounted: &Arc<Mounted>,
         rest: &str,
         now: SystemTime,
         facts: Option<&audit::MountFacts>,
     ) -> Result<Reply> {
-        let audit_request = audit::request_of(request, request.operation, facts);
+        let audit_request = audit::request_of(request, request.operation, facts, ns);
         state
             .audit
             .record(&audit::request_event(
@@ -235,10 +290,10 @@ impl Core {
                 token_scope: "",
             };
             let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
-            let reply = self.finish_login(state, mounted, reply, now).await?;
+            let reply = self.finish_login(state, ns, mounted, reply, now).await?;
             match (request.wrap_ttl, reply) {
                 (Some(ttl), Reply::Ok(response)) => {
-                    crate::wrapping::wrap(state, now, request.path.as_str(), ttl, *response).await
+                    crate::wrapping::wrap(ns, now, request.path.as_str(), ttl, *response).await
                 }
                 (_, reply) => Ok(reply),
             }
@@ -257,11 +312,15 @@ impl Core {
         outcome
     }
 
-    /// Turns a login grant into an orphan token carrying the identity, with the policies of the
-    /// identity's entity and groups added; other replies pass through.
+    /// Turns a login grant into an orphan token of the auth method's namespace carrying the
+    /// identity, with the policies of the identity's entity and groups added; other replies pass
+    /// through. Identities are global, so outside the root namespace the identity's name is
+    /// qualified with the namespace path (`user` `acme/alice`): tenants' users never share an
+    /// entity, nor a grant.
     async fn finish_login(
         &self,
         state: &Unsealed,
+        ns: &NamespaceState,
         mounted: &Mounted,
         reply: Reply,
         now: SystemTime,
@@ -269,10 +328,11 @@ impl Core {
         let Reply::Login(grant) = reply else {
             return Ok(reply);
         };
-        let entity = state
-            .identity
-            .entity_for_login(&grant.identity, now)
-            .await?;
+        let identity = crate::engine::Identity {
+            kind: grant.identity.kind.clone(),
+            name: format!("{}{}", ns.path(), grant.identity.name),
+        };
+        let entity = state.identity.entity_for_login(&identity, now).await?;
         let mut policies: Vec<String> = grant
             .policies
             .iter()
@@ -296,7 +356,7 @@ impl Core {
         } else {
             grant.max_ttl
         };
-        let issued = state
+        let issued = ns
             .tokens
             .create(
                 TokenRequest {
@@ -310,7 +370,7 @@ impl Core {
                     renewable: true,
                     path: format!("auth/{}login", mounted.entry.path),
                     id: None,
-                    identity: Some(grant.identity.clone()),
+                    identity: Some(identity),
                     entity_id: entity.id.clone(),
                 },
                 None,
@@ -369,7 +429,7 @@ fn mount_facts(target: &Target<'_>) -> Option<audit::MountFacts> {
     }
 }
 
-fn route<'a>(state: &Unsealed, path: &'a str) -> Target<'a> {
+fn route<'a>(ns: &NamespaceState, path: &'a str) -> Target<'a> {
     if let Some(rest) = path.strip_prefix("sys/") {
         Target::Sys(rest)
     } else if let Some(rest) = path.strip_prefix("auth/token/") {
@@ -377,11 +437,11 @@ fn route<'a>(state: &Unsealed, path: &'a str) -> Target<'a> {
     } else if let Some(rest) = path.strip_prefix("identity/") {
         Target::Identity(rest)
     } else if let Some(rest) = path.strip_prefix("auth/") {
-        match state.auth.route(rest) {
+        match ns.auth.route(rest) {
             Some((mounted, below)) => Target::Auth(mounted, below),
             None => Target::Nothing,
         }
-    } else if let Some((mounted, rest)) = state.mounts.route(path) {
+    } else if let Some((mounted, rest)) = ns.mounts.route(path) {
         Target::Mount(mounted, rest)
     } else {
         Target::Nothing

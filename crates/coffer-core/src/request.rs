@@ -164,6 +164,9 @@ pub struct Request {
     pub remote_addr: Option<SocketAddr>,
     /// `X-Vault-Wrap-TTL`: wrap the reply in a single-use token living this long.
     pub wrap_ttl: Option<crate::ttl::Ttl>,
+    /// `X-Vault-Namespace` as the caller sent it (`acme`, `acme/team1/`); `None` is the root.
+    /// Leading path segments naming child namespaces select a namespace too.
+    pub namespace: Option<String>,
 }
 
 impl Request {
@@ -177,7 +180,14 @@ impl Request {
             token: None,
             remote_addr: None,
             wrap_ttl: None,
+            namespace: None,
         }
+    }
+
+    /// The same request sent to a namespace (as with `X-Vault-Namespace`).
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
     }
 
     /// The same request with a token.
@@ -295,6 +305,7 @@ impl fmt::Debug for Request {
             .field("token", &self.token)
             .field("remote_addr", &self.remote_addr)
             .field("wrap_ttl", &self.wrap_ttl)
+            .field("namespace", &self.namespace)
             .finish()
     }
 }

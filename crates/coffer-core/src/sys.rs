@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::clock::rfc3339;
+use crate::namespace::{NamespaceState, root_only};
 use crate::node::Unsealed;
 use crate::pipeline::Caller;
 use crate::request::{Operation, Reply, Request, Response};
@@ -27,17 +28,44 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
     ]
     .iter()
     .any(|prefix| rest.starts_with(prefix))
+        || crate::sys_namespaces::needs_sudo(rest)
 }
 
-/// Serves `sys/<rest>`.
+/// Paths below `sys/` served in the root namespace only: what is global to the server (seal,
+/// keyring, audit devices, grants).
+fn root_only_path(rest: &str) -> bool {
+    matches!(
+        rest,
+        "seal"
+            | "step-down"
+            | "key-status"
+            | "rotate"
+            | "rotate/keyring"
+            | "audit"
+            | "audit-logs"
+            | "grants"
+            | "raw"
+    ) || ["audit/", "audit-hash/", "grants/", "raw/", "rotate/"]
+        .iter()
+        .any(|prefix| rest.starts_with(prefix))
+}
+
+/// Serves `sys/<rest>` in namespace `ns`.
 pub(crate) async fn handle(
     core: &Core,
     state: &Unsealed,
+    ns: &NamespaceState,
     caller: &Caller,
     request: &Request,
     rest: &str,
 ) -> Result<Reply> {
-    if let Some(reply) = crate::sys_mounts::handle(state, caller, request, rest).await {
+    if !ns.is_root() && root_only_path(rest) {
+        return Err(root_only());
+    }
+    if let Some(reply) = crate::sys_mounts::handle(state, ns, caller, request, rest).await {
+        return reply;
+    }
+    if let Some(reply) = crate::sys_namespaces::handle(state, ns, request, rest).await {
         return reply;
     }
     if let Some(reply) = state
@@ -47,11 +75,10 @@ pub(crate) async fn handle(
     {
         return reply;
     }
-    if let Some(reply) = crate::sys_auth::handle(state, request, rest).await {
+    if let Some(reply) = crate::sys_auth::handle(state, ns, request, rest).await {
         return reply;
     }
-    if let Some(reply) = crate::sys_policies::handle(state, core.clock().now(), request, rest).await
-    {
+    if let Some(reply) = crate::sys_policies::handle(ns, core.clock().now(), request, rest).await {
         return reply;
     }
     if rest == "grants" || rest.starts_with("grants/") {
@@ -68,7 +95,7 @@ pub(crate) async fn handle(
             .await;
     }
     if let Some(wrapping) = rest.strip_prefix("wrapping/") {
-        return crate::wrapping::handle(state, core.clock().now(), caller, request, wrapping).await;
+        return crate::wrapping::handle(ns, core.clock().now(), caller, request, wrapping).await;
     }
     let op = request.operation;
     let write = matches!(op, Operation::Update | Operation::Create);
@@ -94,6 +121,7 @@ pub(crate) async fn handle(
             let paths = capability_paths(&request.data)?;
             Ok(Reply::ok(Response::with_data(capabilities(
                 &caller.acl,
+                &|path| caller.policy_path(path),
                 &paths,
                 true,
             ))))
@@ -104,12 +132,20 @@ pub(crate) async fn handle(
                 Some(token) if !token.is_empty() => crate::request::ClientToken::new(token),
                 _ => return Err(Error::invalid("missing token")),
             };
-            let target = state.tokens.lookup(&token).await?.ok_or(Error::BadToken)?;
-            let acl = state
+            let home = state.namespaces.home_of(token.expose());
+            if !home.contains(ns) {
+                return Err(Error::BadToken);
+            }
+            let target = home.tokens.lookup(&token).await?.ok_or(Error::BadToken)?;
+            let acl = home
                 .policies
                 .acl(&crate::pipeline::effective_policies(state, &target));
+            let prefix = home.relative(ns);
             Ok(Reply::ok(Response::with_data(capabilities(
-                &acl, &paths, false,
+                &acl,
+                &|path| format!("{prefix}{path}"),
+                &paths,
+                false,
             ))))
         }
         "capabilities-accessor" if write => {
@@ -118,16 +154,24 @@ pub(crate) async fn handle(
                 Some(a) if !a.is_empty() => crate::token::Accessor::new(a),
                 _ => return Err(Error::invalid("missing accessor")),
             };
-            let target = state
+            let home = state.namespaces.home_of(accessor.as_str());
+            if !home.contains(ns) {
+                return Err(Error::invalid("invalid accessor"));
+            }
+            let target = home
                 .tokens
                 .lookup_accessor(&accessor)
                 .await?
                 .ok_or(Error::invalid("invalid accessor"))?;
-            let acl = state
+            let acl = home
                 .policies
                 .acl(&crate::pipeline::effective_policies(state, &target));
+            let prefix = home.relative(ns);
             Ok(Reply::ok(Response::with_data(capabilities(
-                &acl, &paths, false,
+                &acl,
+                &|path| format!("{prefix}{path}"),
+                &paths,
+                false,
             ))))
         }
         "seal"
@@ -152,8 +196,11 @@ fn capability_paths(data: &Map<String, Value>) -> Result<Vec<String>> {
     Ok(paths)
 }
 
+/// The capabilities `acl` gives on each path of the request's namespace; `policy_path` turns
+/// such a path into the one the ACL's rules name (prefixed with the namespace's relative path).
 fn capabilities(
     acl: &coffer_policy::Acl,
+    policy_path: &dyn Fn(&str) -> String,
     paths: &[String],
     with_legacy_key: bool,
 ) -> Map<String, Value> {
@@ -163,7 +210,7 @@ fn capabilities(
         let names: Vec<&str> = if acl.is_root() {
             vec!["root"]
         } else {
-            acl.capabilities(path).names()
+            acl.capabilities(&policy_path(path)).names()
         };
         data.insert(path.to_owned(), json!(names));
     }

@@ -4,14 +4,16 @@
 use serde_json::{Map, Value, json};
 
 use crate::mount::MountEntry;
+use crate::namespace::NamespaceState;
 use crate::node::Unsealed;
 use crate::request::{Operation, Reply, Request, Response};
 use crate::sys_mounts::{enable, entry_json, read_tune, tune};
 use crate::{Error, Result, VERSION};
 
-/// Serves `sys/auth…`; `None` for other paths.
+/// Serves `sys/auth…` for namespace `ns`; `None` for other paths.
 pub(crate) async fn handle(
     state: &Unsealed,
+    ns: &NamespaceState,
     request: &Request,
     rest: &str,
 ) -> Option<Result<Reply>> {
@@ -19,21 +21,21 @@ pub(crate) async fn handle(
     let write = matches!(op, Operation::Update | Operation::Create);
     let reply = if rest == "auth" {
         match op {
-            Operation::Read => Ok(list(state)),
+            Operation::Read => Ok(list(state, ns)),
             _ => Err(Error::UnsupportedOperation),
         }
     } else if let Some(path) = rest.strip_prefix("auth/") {
         if let Some(path) = path.strip_suffix("/tune") {
             match op {
-                Operation::Read => read_tune(&state.auth, path).map(with_token_type),
-                _ if write => tune(&state.auth, &request.data, path).await,
+                Operation::Read => read_tune(&ns.auth, path).map(with_token_type),
+                _ if write => tune(&ns.auth, &request.data, path).await,
                 _ => Err(Error::UnsupportedOperation),
             }
         } else {
             match op {
-                Operation::Read => read(state, path),
-                _ if write => enable(&state.auth, &request.data, path).await,
-                Operation::Delete => state.auth.unmount(path).await.map(|()| Reply::NoContent),
+                Operation::Read => read(state, ns, path),
+                _ if write => enable(&ns.auth, &request.data, path).await,
+                Operation::Delete => ns.auth.unmount(path).await.map(|()| Reply::NoContent),
                 _ => Err(Error::UnsupportedOperation),
             }
         }
@@ -86,21 +88,21 @@ pub(crate) fn token_entry(state: &Unsealed) -> Value {
     })
 }
 
-fn list(state: &Unsealed) -> Reply {
+fn list(state: &Unsealed, ns: &NamespaceState) -> Reply {
     let mut mounts = Map::new();
-    for mounted in state.auth.list() {
+    for mounted in ns.auth.list() {
         mounts.insert(mounted.entry.path.clone(), auth_entry_json(&mounted.entry));
     }
     mounts.insert("token/".into(), token_entry(state));
     Reply::ok(Response::with_data(mounts))
 }
 
-fn read(state: &Unsealed, path: &str) -> Result<Reply> {
+fn read(state: &Unsealed, ns: &NamespaceState, path: &str) -> Result<Reply> {
     let path = crate::mount::normalize_path(path)?;
     let entry = if path == "token/" {
         token_entry(state)
     } else {
-        match state.auth.find_exact(&path) {
+        match ns.auth.find_exact(&path) {
             Some(mounted) => auth_entry_json(&mounted.entry),
             None => return Err(Error::invalid(format!("no matching mount at \"{path}\""))),
         }

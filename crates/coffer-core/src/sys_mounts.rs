@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::mount::{MountEntry, MountRequest, MountTable, Mounted, Tuning};
+use crate::namespace::NamespaceState;
 use crate::node::Unsealed;
 use crate::pipeline::Caller;
 use crate::request::{Operation, Reply, Request, Response};
@@ -13,9 +14,11 @@ use crate::token::SYSTEM_MAX_TTL;
 use crate::ttl::Ttl;
 use crate::{Error, Result, VERSION, params};
 
-/// Serves `sys/mounts…` and `sys/internal/ui/mounts…`; `None` when the path is neither.
+/// Serves `sys/mounts…` and `sys/internal/ui/mounts…` for namespace `ns`; `None` when the path
+/// is neither.
 pub(crate) async fn handle(
     state: &Unsealed,
+    ns: &NamespaceState,
     caller: &Caller,
     request: &Request,
     rest: &str,
@@ -24,15 +27,15 @@ pub(crate) async fn handle(
     let write = matches!(op, Operation::Update | Operation::Create);
     let reply = if rest == "mounts" {
         match op {
-            Operation::Read => Ok(list(state, caller, false)),
+            Operation::Read => Ok(list(state, ns, caller, false)),
             _ => Err(Error::UnsupportedOperation),
         }
     } else if let Some(path) = rest.strip_prefix("mounts/") {
         if let Some(path) = path.strip_suffix("/tune") {
             // `sys/mounts/auth/<path>/tune` tunes an auth method, as in Vault.
             let (table, path) = match path.strip_prefix("auth/") {
-                Some(auth_path) => (&state.auth, auth_path),
-                None => (&state.mounts, path),
+                Some(auth_path) => (&ns.auth, auth_path),
+                None => (&ns.mounts, path),
             };
             match op {
                 Operation::Read => read_tune(table, path),
@@ -41,26 +44,44 @@ pub(crate) async fn handle(
             }
         } else {
             match op {
-                Operation::Read => read(state, path),
-                _ if write => enable(&state.mounts, &request.data, path).await,
-                Operation::Delete => state.mounts.unmount(path).await.map(|()| Reply::NoContent),
+                Operation::Read => read(state, ns, path),
+                _ if write => match shadowed_namespace(state, ns, path) {
+                    Some(error) => Err(error),
+                    None => enable(&ns.mounts, &request.data, path).await,
+                },
+                Operation::Delete => ns.mounts.unmount(path).await.map(|()| Reply::NoContent),
                 _ => Err(Error::UnsupportedOperation),
             }
         }
     } else if rest == "internal/ui/mounts" {
         match op {
-            Operation::Read => Ok(list(state, caller, true)),
+            Operation::Read => Ok(list(state, ns, caller, true)),
             _ => Err(Error::UnsupportedOperation),
         }
     } else if let Some(path) = rest.strip_prefix("internal/ui/mounts/") {
         match op {
-            Operation::Read => preflight(state, caller, path),
+            Operation::Read => preflight(state, ns, caller, path),
             _ => Err(Error::UnsupportedOperation),
         }
     } else {
         return None;
     };
     Some(reply)
+}
+
+/// A mount whose first path segment names a child namespace would never be reached (the
+/// namespace wins when a request is resolved), so it is refused.
+fn shadowed_namespace(state: &Unsealed, ns: &NamespaceState, path: &str) -> Option<Error> {
+    let first = path.trim_start_matches('/').split('/').next()?;
+    state
+        .namespaces
+        .by_path(&format!("{}{first}/", ns.path()))
+        .map(|child| {
+            Error::invalid(format!(
+                "mount path {path:?} conflicts with existing namespace {:?}",
+                child.path()
+            ))
+        })
 }
 
 /// The JSON of one mount entry, as `sys/mounts` shows it.
@@ -145,42 +166,47 @@ fn identity_entry(state: &Unsealed) -> Value {
 }
 
 /// Whether the caller may use something under the mount: through its policies, or through a
-/// live time-limited grant for its identity.
-fn visible(state: &Unsealed, caller: &Caller, mounted: &Mounted) -> bool {
+/// live time-limited grant for its identity (grant paths are relative to the root namespace).
+fn visible(state: &Unsealed, ns: &NamespaceState, caller: &Caller, mounted: &Mounted) -> bool {
     caller.acl.is_root()
-        || caller.acl.has_any_under(&mounted.entry.path)
+        || caller
+            .acl
+            .has_any_under(&caller.policy_path(&mounted.entry.path))
         || caller.entry.identity().is_some_and(|identity| {
-            state
-                .grants
-                .has_any_under(identity, &mounted.entry.path, std::time::SystemTime::now())
+            state.grants.has_any_under(
+                identity,
+                &format!("{}{}", ns.path(), mounted.entry.path),
+                std::time::SystemTime::now(),
+            )
         })
 }
 
-fn list(state: &Unsealed, caller: &Caller, ui: bool) -> Reply {
+fn list(state: &Unsealed, ns: &NamespaceState, caller: &Caller, ui: bool) -> Reply {
     let mut mounts = Map::new();
-    for mounted in state.mounts.list() {
-        if !ui || visible(state, caller, &mounted) {
+    for mounted in ns.mounts.list() {
+        if !ui || visible(state, ns, caller, &mounted) {
             mounts.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
         }
     }
     if !ui || caller.acl.is_root() {
         mounts.insert("sys/".into(), system_entry(state));
     }
-    if !ui || caller.acl.is_root() || caller.acl.has_any_under("identity/") {
+    // Identities are global, served in the root namespace only.
+    if ns.is_root() && (!ui || caller.acl.is_root() || caller.acl.has_any_under("identity/")) {
         mounts.insert("identity/".into(), identity_entry(state));
     }
     if ui {
         let mut auth = Map::new();
-        for mounted in state.auth.list() {
+        for mounted in ns.auth.list() {
             if caller.acl.is_root()
                 || caller
                     .acl
-                    .has_any_under(&format!("auth/{}", mounted.entry.path))
+                    .has_any_under(&caller.policy_path(&format!("auth/{}", mounted.entry.path)))
             {
                 auth.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
             }
         }
-        if caller.acl.is_root() || caller.acl.has_any_under("auth/token/") {
+        if caller.acl.is_root() || caller.acl.has_any_under(&caller.policy_path("auth/token/")) {
             auth.insert("token/".into(), crate::sys_auth::token_entry(state));
         }
         let mut data = Map::new();
@@ -191,7 +217,7 @@ fn list(state: &Unsealed, caller: &Caller, ui: bool) -> Reply {
     Reply::ok(Response::with_data(mounts))
 }
 
-fn read(state: &Unsealed, path: &str) -> Result<Reply> {
+fn read(state: &Unsealed, ns: &NamespaceState, path: &str) -> Result<Reply> {
     let path = crate::mount::normalize_path(path)?;
     if path == "sys/" {
         return match system_entry(state) {
@@ -199,7 +225,7 @@ fn read(state: &Unsealed, path: &str) -> Result<Reply> {
             _ => Ok(Reply::NotFound),
         };
     }
-    match state.mounts.find_exact(&path) {
+    match ns.mounts.find_exact(&path) {
         Some(mounted) => match entry_json(&mounted.entry) {
             Value::Object(map) => Ok(Reply::ok(Response::with_data(map))),
             _ => Ok(Reply::NotFound),
@@ -303,12 +329,12 @@ pub(crate) async fn tune(
 
 /// `sys/internal/ui/mounts/<path>`: the mount covering `path`, for a caller with any capability
 /// under it; Vault's preflight 403 otherwise (also when nothing is mounted there).
-fn preflight(state: &Unsealed, caller: &Caller, path: &str) -> Result<Reply> {
+fn preflight(state: &Unsealed, ns: &NamespaceState, caller: &Caller, path: &str) -> Result<Reply> {
     let denied = || Error::PreflightDenied {
         path: format!("{}/", path.trim_end_matches('/')),
     };
     if path == "sys" || path.starts_with("sys/") {
-        if !(caller.acl.is_root() || caller.acl.has_any_under("sys/")) {
+        if !(caller.acl.is_root() || caller.acl.has_any_under(&caller.policy_path("sys/"))) {
             return Err(denied());
         }
         let mut data = match system_entry(state) {
@@ -318,10 +344,10 @@ fn preflight(state: &Unsealed, caller: &Caller, path: &str) -> Result<Reply> {
         data.insert("path".into(), json!("sys/"));
         return Ok(Reply::ok(Response::with_data(data)));
     }
-    let Some((mounted, _)) = state.mounts.route(path) else {
+    let Some((mounted, _)) = ns.mounts.route(path) else {
         return Err(denied());
     };
-    if !visible(state, caller, &mounted) {
+    if !visible(state, ns, caller, &mounted) {
         return Err(denied());
     }
     let mut data = match entry_json(&mounted.entry) {

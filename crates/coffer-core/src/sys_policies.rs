@@ -7,13 +7,14 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use crate::clock::rfc3339;
-use crate::node::Unsealed;
+use crate::namespace::NamespaceState;
 use crate::request::{Operation, Reply, Request, Response};
 use crate::{Error, Result, params};
 
-/// Serves `sys/policies/acl…` and `sys/policy…`; `None` when the path is neither.
+/// Serves `sys/policies/acl…` and `sys/policy…` from the policy store of namespace `state`;
+/// `None` when the path is neither.
 pub(crate) async fn handle(
-    state: &Unsealed,
+    state: &NamespaceState,
     now: SystemTime,
     request: &Request,
     rest: &str,
@@ -48,7 +49,7 @@ pub(crate) async fn handle(
     Some(reply)
 }
 
-fn list(state: &Unsealed, legacy: bool) -> Reply {
+fn list(state: &NamespaceState, legacy: bool) -> Reply {
     let names = state.policies.names();
     let mut data = Map::new();
     data.insert("keys".into(), json!(names));
@@ -58,7 +59,7 @@ fn list(state: &Unsealed, legacy: bool) -> Reply {
     Reply::ok(Response::with_data(data))
 }
 
-fn read(state: &Unsealed, name: &str, legacy: bool) -> Reply {
+fn read(state: &NamespaceState, name: &str, legacy: bool) -> Reply {
     let name = name.trim().to_lowercase();
     let text_key = if legacy { "rules" } else { "policy" };
     let mut data = Map::new();
@@ -81,7 +82,7 @@ fn read(state: &Unsealed, name: &str, legacy: bool) -> Reply {
 }
 
 async fn write_policy(
-    state: &Unsealed,
+    state: &NamespaceState,
     now: SystemTime,
     data: &Map<String, Value>,
     name: &str,

@@ -308,6 +308,9 @@ pub struct TokenStore {
     salt: hmac::Key,
     clock: Arc<dyn Clock>,
     hook: Arc<dyn RevocationHook>,
+    /// `""` in the root namespace, `.<namespace id>` elsewhere: appended to every token and
+    /// accessor this store issues, so a token names the namespace whose store holds it.
+    suffix: String,
     cache: Mutex<HashMap<TokenHash, Arc<TokenEntry>>>,
 }
 
@@ -345,11 +348,13 @@ fn expiry_key(expire: SystemTime, hash: &TokenHash) -> String {
 }
 
 impl TokenStore {
-    /// Opens the store in `view`, creating its salt on first use.
+    /// Opens the store in `view`, creating its salt on first use. `suffix` (`""` or
+    /// `.<namespace id>`) ends every token and accessor it issues.
     pub(crate) async fn open(
         view: View,
         clock: Arc<dyn Clock>,
         hook: Arc<dyn RevocationHook>,
+        suffix: String,
     ) -> Result<TokenStore> {
         let salt = match view.get("salt").await.map_err(Error::from_barrier)? {
             Some(bytes) if bytes.len() == 32 => bytes,
@@ -372,6 +377,7 @@ impl TokenStore {
             salt: hmac::Key::new(hmac::HMAC_SHA256, &salt),
             clock,
             hook,
+            suffix,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -426,8 +432,8 @@ impl TokenStore {
         let is_root = request.policies.iter().any(|p| p == "root");
         let ttl = effective_ttl(&request, is_root);
         let token = match request.id {
-            Some(id) => id,
-            None => ClientToken::new(format!("s.{}", random_text(24)?.as_str())),
+            Some(id) => ClientToken::new(format!("{}{}", id.expose(), self.suffix)),
+            None => ClientToken::new(format!("s.{}{}", random_text(24)?.as_str(), self.suffix)),
         };
         let hash = self.hash_of(token.expose());
         if self
@@ -439,7 +445,7 @@ impl TokenStore {
         {
             return Err(Error::invalid("cannot create a token with a duplicate ID"));
         }
-        let accessor = Accessor(random_text(24)?.to_string());
+        let accessor = Accessor(format!("{}{}", random_text(24)?.as_str(), self.suffix));
         let expire_time = if ttl.is_zero() {
             None
         } else {

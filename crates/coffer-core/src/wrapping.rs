@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use crate::mount::MountTable;
-use crate::node::Unsealed;
+use crate::namespace::NamespaceState;
 use crate::pipeline::Caller;
 use crate::request::{AuthResponse, ClientToken, Operation, Reply, Request, Response, WrapInfo};
 use crate::token::{Accessor, RevocationHook, TokenRequest};
@@ -93,9 +93,10 @@ impl RevocationHook for Revocations {
     }
 }
 
-/// Wraps a successful reply: stores it and answers with a wrapping token instead.
+/// Wraps a successful reply in namespace `state`: stores it and answers with a wrapping token of
+/// that namespace instead.
 pub(crate) async fn wrap(
-    state: &Unsealed,
+    state: &NamespaceState,
     now: SystemTime,
     creation_path: &str,
     ttl: Ttl,
@@ -174,7 +175,7 @@ fn target_token(caller: &Caller, data: &Map<String, Value>) -> Result<ClientToke
 }
 
 async fn load(
-    state: &Unsealed,
+    state: &NamespaceState,
     token: &ClientToken,
 ) -> Result<(String, WrappedRecord, coffer_barrier::Stamp)> {
     let entry = state
@@ -197,7 +198,7 @@ async fn load(
 }
 
 /// Takes a wrapped reply out, exactly once.
-async fn take(state: &Unsealed, token: &ClientToken) -> Result<WrappedRecord> {
+async fn take(state: &NamespaceState, token: &ClientToken) -> Result<WrappedRecord> {
     let (scope, record, stamp) = load(state, token).await?;
     let ops = vec![
         BarrierOp::Expect {
@@ -243,7 +244,7 @@ fn unwrapped_reply(record: WrappedRecord) -> Reply {
 
 /// Serves `sys/wrapping/<rest>`.
 pub(crate) async fn handle(
-    state: &Unsealed,
+    state: &NamespaceState,
     now: SystemTime,
     caller: &Caller,
     request: &Request,

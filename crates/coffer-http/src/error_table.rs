@@ -22,7 +22,9 @@ pub fn status_for(error: &Error) -> StatusCode {
         | Error::PolicyDenied
         | Error::PreflightDenied { .. }
         | Error::BadToken => StatusCode::FORBIDDEN,
-        Error::NoHandler { .. } | Error::UnsupportedPath => StatusCode::NOT_FOUND,
+        Error::NoHandler { .. } | Error::UnsupportedPath | Error::NamespaceNotFound => {
+            StatusCode::NOT_FOUND
+        }
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict => StatusCode::CONFLICT,
         Error::AuditFailed => StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,6 +112,7 @@ mod tests {
             404,
             "no handler for route \"nomount/foo\". route entry not found.",
         );
+        check(Error::NamespaceNotFound, 404, "namespace not found");
         check(
             Error::UnsupportedPath,
             404,

@@ -96,8 +96,12 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
             }
         }
     }
+    let namespace = match namespace_from(&parts.headers) {
+        Ok(namespace) => namespace,
+        Err(error) => return error_response(&error),
+    };
     if path.as_str() == BATCH_READ_PATH && operation == Operation::Update {
-        return batch_read(&state, token_from(&parts.headers), &data).await;
+        return batch_read(&state, token_from(&parts.headers), namespace, &data).await;
     }
     let core_request = Request {
         id: id.clone(),
@@ -110,6 +114,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: HttpRequest) 
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0),
         wrap_ttl,
+        namespace,
     };
     match state.core.handle(core_request).await {
         Ok(Reply::Ok(response)) => envelope_response(&id, path.as_str(), *response),
@@ -137,6 +142,18 @@ fn wrap_ttl_from(headers: &HeaderMap) -> Result<Option<Ttl>, Error> {
     let ttl =
         Ttl::parse(text).map_err(|e| Error::invalid(format!("invalid X-Vault-Wrap-TTL: {e}")))?;
     Ok((!ttl.is_zero()).then_some(ttl))
+}
+
+/// `X-Vault-Namespace`: the namespace the request is for (`acme`, `acme/team1/`); absent or
+/// empty is the root namespace. The core resolves it.
+fn namespace_from(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let Some(value) = headers.get("x-vault-namespace") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Error::invalid("invalid X-Vault-Namespace header"))?;
+    Ok((!text.trim().is_empty()).then(|| text.to_owned()))
 }
 
 /// The core turns every login grant into a token before replying; one reaching the edge is a bug.
@@ -288,6 +305,7 @@ fn wrap_info_json(info: &coffer_core::request::WrapInfo) -> Value {
 async fn batch_read(
     state: &AppState,
     token: Option<ClientToken>,
+    namespace: Option<String>,
     data: &serde_json::Map<String, Value>,
 ) -> Response {
     let paths: Vec<String> = match data.get("paths") {
@@ -325,6 +343,7 @@ async fn batch_read(
                     token: token.clone(),
                     remote_addr: None,
                     wrap_ttl: None,
+                    namespace: namespace.clone(),
                 };
                 state.core.handle(request).await
             }

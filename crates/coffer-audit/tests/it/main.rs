@@ -208,6 +208,7 @@ fn request(id: &str, operation: &str, path: &str) -> AuditRequest {
         mount_type: None,
         mount_accessor: None,
         namespace: "root".to_owned(),
+        namespace_path: String::new(),
         data: None,
         remote_address: Some("127.0.0.1".to_owned()),
         remote_port: Some(43040),

@@ -13,6 +13,7 @@ mod health;
 mod identity;
 mod keyring;
 mod mounts;
+mod namespaces;
 mod policies;
 mod seal;
 mod support;
