@@ -253,6 +253,11 @@ async fn create(
             return Err(Error::invalid("child policies must be subset of parent"));
         }
     }
+    if !ns.is_root() && policies.iter().any(|p| p == "root") {
+        return Err(Error::invalid(
+            "the root policy can only be assigned in the root namespace",
+        ));
+    }
     if !no_default_policy && !policies.iter().any(|p| p == "root" || p == "default") {
         policies.push("default".into());
     }

@@ -105,7 +105,8 @@ impl NamespaceState {
         };
         let now = clock.now();
         let tokens = TokenStore::open(base.sub("sys/token/"), clock, hook, suffix).await?;
-        let policies = PolicyStore::load(base.sub("sys/policy/"), now).await?;
+        let policies =
+            PolicyStore::load(base.sub("sys/policy/"), now, record.id == ROOT_ID).await?;
         Ok(Arc::new(NamespaceState {
             id: NamespaceId(record.id.clone()),
             uuid: record.uuid.clone(),

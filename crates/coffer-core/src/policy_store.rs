@@ -35,6 +35,8 @@ pub(crate) struct PolicyStore {
     view: View,
     policies: RwLock<BTreeMap<String, StoredPolicy>>,
     wrapping_policy: Policy,
+    /// Whether the `root` policy means anything here: only in the root namespace.
+    root_allowed: bool,
     cache: Mutex<HashMap<Vec<String>, Acl>>,
     changes: tokio::sync::Mutex<()>,
 }
@@ -82,8 +84,13 @@ fn parse_text(name: &str, text: &str) -> Result<Policy> {
 }
 
 impl PolicyStore {
-    /// Loads every stored policy from `view`, adding the built-in `default` when absent.
-    pub(crate) async fn load(view: View, now: SystemTime) -> Result<Arc<PolicyStore>> {
+    /// Loads every stored policy from `view`, adding the built-in `default` when absent. Outside
+    /// the root namespace (`root_allowed` false) the name `root` grants nothing.
+    pub(crate) async fn load(
+        view: View,
+        now: SystemTime,
+        root_allowed: bool,
+    ) -> Result<Arc<PolicyStore>> {
         let wrapping_policy = Policy::parse(WRAPPING_POLICY, WRAPPING_POLICY_HCL)
             .map_err(|e| Error::invalid(format!("built-in response-wrapping policy: {e}")))?;
         let mut policies = BTreeMap::new();
@@ -113,6 +120,7 @@ impl PolicyStore {
             view,
             policies: RwLock::new(policies),
             wrapping_policy,
+            root_allowed,
             cache: Mutex::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
         }))
@@ -120,7 +128,7 @@ impl PolicyStore {
 
     /// The compiled ACL for a set of policy names.
     pub(crate) fn acl(&self, names: &[String]) -> Acl {
-        if names.iter().any(|n| n == "root") {
+        if self.root_allowed && names.iter().any(|n| n == "root") {
             return Acl::root();
         }
         let mut key: Vec<String> = names.to_vec();
@@ -144,7 +152,7 @@ impl PolicyStore {
         acl
     }
 
-    /// Every policy name, with `root`, sorted.
+    /// Every policy name, with `root` in the root namespace, sorted.
     pub(crate) fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .policies
@@ -153,7 +161,9 @@ impl PolicyStore {
             .keys()
             .cloned()
             .collect();
-        names.push("root".to_owned());
+        if self.root_allowed {
+            names.push("root".to_owned());
+        }
         names.sort();
         names
     }

@@ -796,3 +796,34 @@ async fn audit_records_carry_the_namespace() {
         .expect("the namespace creation is recorded");
     assert_eq!(root_record["request"]["namespace"], json!({"id": "root"}));
 }
+
+#[tokio::test]
+async fn the_root_policy_exists_in_the_root_namespace_only() {
+    let node = Node::unsealed().await;
+    create_namespace(&node, "", "acme").await;
+    let (status, body) = send_ns(
+        &node,
+        "acme",
+        "POST",
+        "/v1/auth/token/create",
+        Some(&node.root),
+        Some(json!({"policies": ["root"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        errors(&["the root policy can only be assigned in the root namespace"])
+    );
+    let (status, body) = send_ns(
+        &node,
+        "acme",
+        "LIST",
+        "/v1/sys/policies/acl",
+        Some(&node.root),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["keys"], json!(["default"]));
+}
