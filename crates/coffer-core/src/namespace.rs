@@ -343,17 +343,33 @@ impl Namespaces {
                 .by_path(&format!("{name}/"))
                 .ok_or(Error::NamespaceNotFound)?,
         };
+        let (below, rest) = self.descend(&current, path);
+        if let Some(below) = below {
+            current = below;
+        }
+        Ok((current, rest.to_owned()))
+    }
+
+    /// Follows the leading segments of `path` that name namespaces below `from`: the deepest
+    /// namespace found (`None` when the first segment names none) and the rest of the path.
+    pub(crate) fn descend<'p>(
+        &self,
+        from: &NamespaceState,
+        path: &'p str,
+    ) -> (Option<Arc<NamespaceState>>, &'p str) {
+        let mut found: Option<Arc<NamespaceState>> = None;
         let mut rest = path;
         while let Some((segment, after)) = rest.split_once('/') {
-            match self.by_path(&format!("{}{segment}/", current.path)) {
+            let base = found.as_ref().map_or(from.path(), |ns| ns.path());
+            match self.by_path(&format!("{base}{segment}/")) {
                 Some(child) => {
-                    current = child;
+                    found = Some(child);
                     rest = after;
                 }
                 None => break,
             }
         }
-        Ok((current, rest.to_owned()))
+        (found, rest)
     }
 
     /// The namespace whose store holds a token or accessor: the one named by its

@@ -165,17 +165,24 @@ fn identity_entry(state: &Unsealed) -> Value {
     })
 }
 
-/// Whether the caller may use something under the mount: through its policies, or through a
-/// live time-limited grant for its identity (grant paths are relative to the root namespace).
-fn visible(state: &Unsealed, ns: &NamespaceState, caller: &Caller, mounted: &Mounted) -> bool {
+/// Whether the caller may use something under the mount of namespace `owner`, which is the
+/// request's namespace or, `below` it, a descendant: through its policies, or through a live
+/// time-limited grant for its identity (grant paths are relative to the root namespace).
+fn visible(
+    state: &Unsealed,
+    owner: &NamespaceState,
+    below: &str,
+    caller: &Caller,
+    mounted: &Mounted,
+) -> bool {
     caller.acl.is_root()
         || caller
             .acl
-            .has_any_under(&caller.policy_path(&mounted.entry.path))
+            .has_any_under(&caller.policy_path(&format!("{below}{}", mounted.entry.path)))
         || caller.entry.identity().is_some_and(|identity| {
             state.grants.has_any_under(
                 identity,
-                &format!("{}{}", ns.path(), mounted.entry.path),
+                &format!("{}{}", owner.path(), mounted.entry.path),
                 std::time::SystemTime::now(),
             )
         })
@@ -184,7 +191,7 @@ fn visible(state: &Unsealed, ns: &NamespaceState, caller: &Caller, mounted: &Mou
 fn list(state: &Unsealed, ns: &NamespaceState, caller: &Caller, ui: bool) -> Reply {
     let mut mounts = Map::new();
     for mounted in ns.mounts.list() {
-        if !ui || visible(state, ns, caller, &mounted) {
+        if !ui || visible(state, ns, "", caller, &mounted) {
             mounts.insert(mounted.entry.path.clone(), entry_json(&mounted.entry));
         }
     }
@@ -344,16 +351,23 @@ fn preflight(state: &Unsealed, ns: &NamespaceState, caller: &Caller, path: &str)
         data.insert("path".into(), json!("sys/"));
         return Ok(Reply::ok(Response::with_data(data)));
     }
-    let Some((mounted, _)) = ns.mounts.route(path) else {
+    // The path may start in a child namespace (`acme/secret/app`), as Vault's preflight allows.
+    let (child, rest) = state.namespaces.descend(ns, path);
+    let owner: &NamespaceState = child.as_deref().unwrap_or(ns);
+    let below = ns.relative(owner);
+    let Some((mounted, _)) = owner.mounts.route(rest) else {
         return Err(denied());
     };
-    if !visible(state, ns, caller, &mounted) {
+    if !visible(state, owner, below, caller, &mounted) {
         return Err(denied());
     }
     let mut data = match entry_json(&mounted.entry) {
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    data.insert("path".into(), json!(mounted.entry.path));
+    data.insert(
+        "path".into(),
+        json!(format!("{below}{}", mounted.entry.path)),
+    );
     Ok(Reply::ok(Response::with_data(data)))
 }
