@@ -75,6 +75,8 @@ pub struct ClientConfig {
     pub address: String,
     /// Token sent as `X-Vault-Token`.
     pub token: Option<String>,
+    /// Namespace sent as `X-Vault-Namespace` (e.g. `acme` or `acme/team1`); `None` is the root.
+    pub namespace: Option<String>,
     /// PEM CA certificate to trust for HTTPS.
     pub ca_cert_pem: Option<Vec<u8>>,
     /// Skip TLS verification (testing only).
@@ -97,6 +99,7 @@ impl ClientConfig {
         ClientConfig {
             address: address.into(),
             token: None,
+            namespace: None,
             ca_cert_pem: None,
             tls_skip_verify: false,
             timeout: Duration::from_secs(60),
@@ -119,6 +122,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    namespace: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -154,6 +158,7 @@ impl Client {
             http,
             base,
             token: config.token,
+            namespace: config.namespace.filter(|n| !n.trim().is_empty()),
         })
     }
 
@@ -161,6 +166,14 @@ impl Client {
     pub fn with_token(&self, token: impl Into<String>) -> Client {
         Client {
             token: Some(token.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The same client addressing namespace `namespace` (`X-Vault-Namespace`).
+    pub fn with_namespace(&self, namespace: impl Into<String>) -> Client {
+        Client {
+            namespace: Some(namespace.into()),
             ..self.clone()
         }
     }
@@ -206,6 +219,9 @@ impl Client {
             .header("X-Vault-Request", "true");
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token);
+        }
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace);
         }
         if let Some(content_type) = content_type {
             // Set before `json`, which only adds `application/json` when no type is present.

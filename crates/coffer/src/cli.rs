@@ -36,6 +36,10 @@ pub(crate) struct ClientArgs {
     /// Do not verify the server's TLS certificate (testing only) [env: COFFER_SKIP_VERIFY].
     #[arg(long = "tls-skip-verify", global = true)]
     pub(crate) tls_skip_verify: bool,
+    /// Namespace to send requests to, e.g. `acme` or `acme/team1` [env: COFFER_NAMESPACE,
+    /// VAULT_NAMESPACE].
+    #[arg(long, global = true)]
+    pub(crate) namespace: Option<String>,
 }
 
 /// Every command.
@@ -85,6 +89,34 @@ pub(crate) enum Command {
     /// Read and write key/value secrets (KV v1 and v2 mounts).
     #[command(subcommand)]
     Kv(KvCommand),
+    /// Create, list, look up and delete namespaces (tenants) below the current namespace.
+    #[command(subcommand)]
+    Namespace(NamespaceCommand),
+}
+
+/// `coffer namespace …`, like `bao namespace …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum NamespaceCommand {
+    /// Create a namespace (or set an existing one's custom metadata).
+    Create {
+        /// Custom metadata as `key=value`; repeatable.
+        #[arg(long = "custom-metadata")]
+        custom_metadata: Vec<String>,
+        /// The name, e.g. `acme` (nested ones are created with `-namespace=PARENT`).
+        name: String,
+    },
+    /// List the namespaces directly below the current one.
+    List,
+    /// Show one namespace: id, path and custom metadata.
+    Lookup {
+        /// The name, e.g. `acme`.
+        name: String,
+    },
+    /// Delete a namespace with everything stored in it (refused while it has children).
+    Delete {
+        /// The name, e.g. `acme`.
+        name: String,
+    },
 }
 
 /// Storage for dev mode.

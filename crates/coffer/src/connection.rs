@@ -1,5 +1,5 @@
-//! How the CLI finds its server and token: flags, then `COFFER_*`, then `VAULT_*` variables, then
-//! the token file written by `coffer login` (`~/.coffer-token`, mode 0600; `COFFER_TOKEN_FILE`
+//! How the CLI finds its server, namespace and token: flags, then `COFFER_*`, then `VAULT_*`
+//! variables, then (for the token) the token file written by `coffer login` (`~/.coffer-token`, mode 0600; `COFFER_TOKEN_FILE`
 //! overrides the path), then `~/.vault-token` as written by `vault`/`bao login`.
 
 use std::io::Write as _;
@@ -81,10 +81,19 @@ pub(crate) fn address(args: &ClientArgs) -> String {
         .unwrap_or_else(|| "http://127.0.0.1:8200".to_owned())
 }
 
-/// A client for the configured server and token.
+/// The namespace every request addresses (`X-Vault-Namespace`), if any.
+pub(crate) fn namespace(args: &ClientArgs) -> Option<String> {
+    args.namespace
+        .clone()
+        .or_else(|| env_first(&["COFFER_NAMESPACE", "VAULT_NAMESPACE"]))
+        .filter(|n| !n.trim().is_empty())
+}
+
+/// A client for the configured server, namespace and token.
 pub(crate) fn client(args: &ClientArgs) -> anyhow::Result<Client> {
     let mut config = ClientConfig::new(address(args));
     config.token = token()?;
+    config.namespace = namespace(args);
     let ca = args
         .ca_cert
         .clone()

@@ -134,6 +134,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::access::run(&connection::client(&cli.client)?, format, command).await
         }
         Command::Audit(command) => commands::audit::run(&cli.client, format, command).await,
+        Command::Namespace(command) => {
+            commands::namespace::run(&connection::client(&cli.client)?, format, command).await
+        }
     }
 }
 

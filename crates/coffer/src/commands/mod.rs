@@ -7,6 +7,7 @@ pub(crate) mod auth;
 pub(crate) mod data;
 pub(crate) mod generic;
 pub(crate) mod kv;
+pub(crate) mod namespace;
 pub(crate) mod operator;
 pub(crate) mod policy;
 pub(crate) mod secrets;

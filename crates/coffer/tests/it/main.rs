@@ -11,6 +11,7 @@ mod grants_cli;
 mod kv_cli;
 mod kv_http;
 mod lifecycle;
+mod namespaces_cli;
 mod server;
 mod support;
 mod tidy;
