@@ -16,6 +16,7 @@ use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
+use crate::lease::LeaseStore;
 use crate::mount::{EngineRegistry, MountRequest, MountTable, TableKind};
 use crate::policy_store::PolicyStore;
 use crate::request::ClientToken;
@@ -75,6 +76,7 @@ pub(crate) struct Unsealed {
     pub(crate) auth: Arc<MountTable>,
     pub(crate) wrapping: coffer_barrier::View,
     pub(crate) tokens: TokenStore,
+    pub(crate) leases: LeaseStore,
     pub(crate) policies: Arc<PolicyStore>,
     pub(crate) cluster: ClusterInfo,
 }
@@ -226,6 +228,7 @@ impl Core {
             auth,
             wrapping,
             tokens,
+            leases: LeaseStore::new(self.barrier.view("sys/expire/")),
             policies: PolicyStore::load(self.barrier.view("sys/policy/"), self.clock.now()).await?,
             cluster,
         });
@@ -441,9 +444,24 @@ impl Core {
         match self.unsealed() {
             Ok(state) => {
                 let grants = state.grants.reap_expired(self.clock.now()).await?;
-                Ok(state.tokens.reap_expired().await? + grants)
+                let leases = self.reap_leases(&state).await?;
+                Ok(state.tokens.reap_expired().await? + grants + leases)
             }
             Err(_) => Ok(0),
+        }
+    }
+
+    /// Ends every lease due at the clock's time, one batch (one transaction) at a time, telling
+    /// each lease's engine; returns how many ended.
+    async fn reap_leases(&self, state: &Unsealed) -> Result<usize> {
+        let mut ended = 0;
+        loop {
+            let due = state.leases.due(self.clock.now()).await?;
+            if due.is_empty() {
+                return Ok(ended);
+            }
+            ended += due.len();
+            crate::sys_leases::end(state, due, self.clock.now()).await?;
         }
     }
 
