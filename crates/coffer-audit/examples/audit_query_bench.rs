@@ -302,7 +302,7 @@ fn synthetic(rng: &mut Rng, i: u64, time: SystemTime) -> (AuditEvent, AuditEvent
         status,
         data: None,
         auth: None,
-        lease_id: None,
+        lease: None,
         wrap_token: None,
     });
     if status >= 400 {

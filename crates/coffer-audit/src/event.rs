@@ -84,10 +84,24 @@ pub struct AuditResponse {
     /// A token issued by this request (login, token creation): its token and accessor are
     /// written as HMACs.
     pub auth: Option<AuditAuth>,
-    /// The lease issued with the response; clear.
-    pub lease_id: Option<String>,
+    /// The lease issued or renewed with the response; clear (lease ids, identities and purposes
+    /// are not secret).
+    pub lease: Option<AuditLease>,
     /// The wrapping token, when the response was wrapped: written as an HMAC.
     pub wrap_token: Option<String>,
+}
+
+/// A lease in a response record: who holds it and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLease {
+    /// The lease id.
+    pub id: String,
+    /// The holder's identity kind (`user`, `agent`, …).
+    pub identity_type: String,
+    /// The holder's identity name.
+    pub identity_name: String,
+    /// Why the holder asked for it.
+    pub purpose: Option<String>,
 }
 
 /// Which of the two lines of a request an event is.
@@ -181,7 +195,7 @@ impl fmt::Debug for AuditResponse {
             .field("status", &self.status)
             .field("data", &Redacted(&self.data))
             .field("auth", &self.auth)
-            .field("lease_id", &self.lease_id)
+            .field("lease", &self.lease)
             .field("wrap_token", &Redacted(&self.wrap_token))
             .finish()
     }
@@ -230,7 +244,7 @@ mod tests {
                 status: 200,
                 data: Some(data),
                 auth: Some(auth),
-                lease_id: None,
+                lease: None,
                 wrap_token: Some("WRAP-SECRET".into()),
             }),
             error: None,

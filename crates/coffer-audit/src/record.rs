@@ -291,8 +291,13 @@ impl ResponseRecord {
                 .auth
                 .as_ref()
                 .map(|auth| AuthRecord::new(auth, &request.namespace, salt, hashing)),
-            secret: response.lease_id.as_ref().map(|id| SecretRecord {
-                lease_id: id.clone(),
+            secret: response.lease.as_ref().map(|lease| SecretRecord {
+                lease_id: lease.id.clone(),
+                identity: IdentityRecord {
+                    kind: lease.identity_type.clone(),
+                    name: lease.identity_name.clone(),
+                },
+                purpose: lease.purpose.clone(),
             }),
             data: response.data.as_ref().map(|data| {
                 let mut hashed = hash_data(data, salt);
@@ -326,6 +331,9 @@ fn elide_list(data: &mut Map<String, Value>) {
 #[derive(Debug, Serialize)]
 struct SecretRecord {
     lease_id: String,
+    identity: IdentityRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

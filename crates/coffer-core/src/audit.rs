@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use coffer_audit::{
+use coffer_audit::{AuditLease, 
     AuditAuth, AuditEvent, AuditRequest, AuditResponse, Broker, Device, DeviceConfig, EventKind,
     PolicyResults,
 };
@@ -569,7 +569,12 @@ fn response_of(reply: &Reply) -> AuditResponse {
             token_ttl: a.lease_duration,
             policy_results: None,
         }),
-        lease_id: None,
+        lease: response.and_then(|r| r.lease.as_ref()).map(|l| AuditLease {
+            id: l.id.clone(),
+            identity_type: l.identity.kind.clone(),
+            identity_name: l.identity.name.clone(),
+            purpose: l.purpose.clone(),
+        }),
         wrap_token: response
             .and_then(|r| r.wrap_info.as_ref())
             .map(|w| w.token.expose().to_owned()),

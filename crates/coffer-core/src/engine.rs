@@ -12,6 +12,7 @@ use coffer_barrier::View;
 use serde_json::{Map, Value};
 
 use crate::Result;
+use crate::lease::{LeaseRecord, LeaseScope};
 use crate::request::{Operation, Reply};
 
 /// What a mount looks like to its engine.
@@ -46,13 +47,21 @@ pub struct EngineRequest<'a> {
     /// A stable, non-secret identifier of the calling token (its salted hash), for engines
     /// whose data is private to a token (cubbyhole).
     pub token_scope: &'a str,
+    /// Who is calling (`None` on logins): the token's identity, or `token:<display name>` for
+    /// tokens without one.
+    pub identity: Option<&'a Identity>,
+    /// Whether the caller's policies grant `sudo` on this path (brokers acting for others).
+    pub sudo: bool,
+    /// This mount's leases (`None` where leases cannot be issued, e.g. on logins).
+    pub leases: Option<&'a LeaseScope>,
 }
 
 /// Who a token stands for: a person (`user`, from userpass) or an agent (`agent`, from approle),
 /// or a kind set by a broker allowed to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
-    /// `user`, `agent`, or another kind.
+    /// `user`, `agent`, or another kind (`type` on the wire).
+    #[serde(rename = "type")]
     pub kind: String,
     /// The user or agent name.
     pub name: String,
@@ -112,6 +121,20 @@ pub trait Engine: Send + Sync + 'static {
     /// Called when a token is revoked, with its `token_scope`, so engines holding data private
     /// to that token (cubbyhole) delete it.
     async fn token_revoked(&self, token_scope: &str, storage: &View) -> Result<()>;
+
+    /// Called after one of this mount's leases ended (revoked, or expired and reaped) through
+    /// the core (`sys/leases/*`, the reaper, the identity kill switch), so the engine releases
+    /// what the lease held. Leases the engine revokes itself through its [`LeaseScope`] are not
+    /// reported.
+    async fn lease_ended(
+        &self,
+        _lease: &LeaseRecord,
+        _storage: &View,
+        _leases: &LeaseScope,
+        _now: SystemTime,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds engines of one type.

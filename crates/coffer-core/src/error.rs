@@ -68,6 +68,15 @@ pub enum Error {
     /// A concurrent update won; the caller may retry.
     #[error("the record changed while it was being updated; retry")]
     Conflict,
+    /// The named thing does not exist; the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this; the message says why (never which secret it holds).
+    #[error("permission denied: {0}")]
+    Forbidden(String),
+    /// The target's state refuses the request (a revoked credential, a lease limit reached).
+    #[error("{0}")]
+    Refused(String),
     /// A duration outside what the server accepts.
     #[error("duration {0:?} is out of range")]
     DurationOutOfRange(Duration),

@@ -204,12 +204,13 @@ impl MountTable {
             mounts: RwLock::new(Arc::new(Vec::new())),
             changes: tokio::sync::Mutex::new(()),
         });
-        let entries = match table
+        let stored = table
             .base
             .get(table.kind.storage_path())
             .await
-            .map_err(Error::from_barrier)?
-        {
+            .map_err(Error::from_barrier)?;
+        let is_new = stored.is_none();
+        let entries = match stored {
             Some(bytes) => decode(&bytes, table.kind.storage_path())?,
             None => Vec::new(),
         };
@@ -223,23 +224,34 @@ impl MountTable {
             }
         }
         table.publish(mounted);
-        if kind == TableKind::Secrets
-            && table.registry.get("cubbyhole").is_some()
-            && table.find_exact("cubbyhole/").is_none()
-        {
+        if kind == TableKind::Secrets {
+            table.ensure_default_mounts(is_new).await?;
+        }
+        Ok(table)
+    }
+
+    /// The mounts every table starts with: `cubbyhole/` (always present, cannot be removed) and
+    /// `credentials/` (created once with a new table; an operator may unmount it).
+    async fn ensure_default_mounts(&self, is_new: bool) -> Result<()> {
+        let defaults: [(&str, &str, bool); 2] =
+            [("cubbyhole/", "cubbyhole", true), ("credentials/", "credentials", is_new)];
+        for (path, kind, wanted) in defaults {
+            if !wanted || self.registry.get(kind).is_none() || self.find_exact(path).is_some() {
+                continue;
+            }
             let request = MountRequest {
-                path: "cubbyhole/".into(),
-                kind: "cubbyhole".into(),
+                path: path.into(),
+                kind: kind.into(),
                 description: String::new(),
                 options: BTreeMap::new(),
                 default_lease_ttl: 0,
                 max_lease_ttl: 0,
-                local: true,
+                local: kind == "cubbyhole",
                 seal_wrap: false,
             };
-            table.mount(request, true).await?;
+            self.mount(request, kind == "cubbyhole").await?;
         }
-        Ok(table)
+        Ok(())
     }
 
     fn instantiate(&self, entry: MountEntry) -> Result<Arc<Mounted>> {

@@ -16,6 +16,7 @@ use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
+use crate::lease::LeaseStore;
 use crate::mount::{EngineRegistry, MountRequest};
 use crate::namespace::Namespaces;
 use crate::request::ClientToken;
@@ -72,6 +73,8 @@ pub(crate) struct Unsealed {
     pub(crate) grants: GrantStore,
     pub(crate) identity: IdentityStore,
     pub(crate) namespaces: Namespaces,
+    /// Leases of every namespace (each record names its namespace).
+    pub(crate) leases: LeaseStore,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -206,6 +209,7 @@ impl Core {
             grants,
             identity,
             namespaces,
+            leases: LeaseStore::new(self.barrier.view("sys/expire/")),
             cluster,
         });
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
@@ -423,12 +427,27 @@ impl Core {
         match self.unsealed() {
             Ok(state) => {
                 let mut reaped = state.grants.reap_expired(self.clock.now()).await?;
+                reaped += self.reap_leases(&state).await?;
                 for namespace in state.namespaces.all() {
                     reaped += namespace.tokens.reap_expired().await?;
                 }
                 Ok(reaped)
             }
             Err(_) => Ok(0),
+        }
+    }
+
+    /// Ends every lease due at the clock's time, one batch (one transaction) at a time, telling
+    /// each lease's engine; returns how many ended.
+    async fn reap_leases(&self, state: &Unsealed) -> Result<usize> {
+        let mut ended = 0;
+        loop {
+            let due = state.leases.due(self.clock.now()).await?;
+            if due.is_empty() {
+                return Ok(ended);
+            }
+            ended += due.len();
+            crate::sys_leases::end(state, due, self.clock.now()).await?;
         }
     }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use coffer_policy::Acl;
 
-use crate::engine::EngineRequest;
+use crate::engine::{EngineRequest, Identity};
+use crate::lease::LeaseScope;
 use crate::mount::Mounted;
 use std::time::SystemTime;
 
@@ -116,6 +117,7 @@ impl Core {
         if let (Operation::Update, Target::Mount(mounted, rest) | Target::Auth(mounted, rest)) =
             (operation, &target)
         {
+            let identity = caller_identity(&entry);
             let probe = EngineRequest {
                 operation,
                 path: rest,
@@ -123,6 +125,9 @@ impl Core {
                 mount: &mounted.info,
                 now,
                 token_scope: entry.scope(),
+                identity: Some(&identity),
+                sudo: false,
+                leases: None,
             };
             if mounted.engine.exists(probe, &mounted.view).await? == Some(false) {
                 operation = Operation::Create;
@@ -234,6 +239,13 @@ impl Core {
                     .await
             }
             Target::Mount(mounted, rest) | Target::Auth(mounted, rest) => {
+                let identity = caller_identity(&caller.entry);
+                let leases = LeaseScope::new(
+                    state.leases.clone(),
+                    ns.id().as_str(),
+                    &mounted.info.path,
+                    &mounted.info.accessor,
+                );
                 let engine_request = EngineRequest {
                     operation,
                     path: &rest,
@@ -241,6 +253,9 @@ impl Core {
                     mount: &mounted.info,
                     now,
                     token_scope: caller.entry.scope(),
+                    identity: Some(&identity),
+                    sudo: caller.sudo,
+                    leases: Some(&leases),
                 };
                 let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
                 self.finish_login(state, ns, &mounted, reply, now).await
@@ -288,6 +303,9 @@ impl Core {
                 mount: &mounted.info,
                 now,
                 token_scope: "",
+                identity: None,
+                sudo: false,
+                leases: None,
             };
             let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
             let reply = self.finish_login(state, ns, mounted, reply, now).await?;
@@ -386,6 +404,15 @@ impl Core {
             ..Response::default()
         }))
     }
+}
+
+/// Who a token stands for: its identity, or `token:<display name>` when it has none (the root
+/// token is `token:root`).
+pub(crate) fn caller_identity(entry: &TokenEntry) -> Identity {
+    entry.identity().cloned().unwrap_or_else(|| Identity {
+        kind: "token".to_owned(),
+        name: entry.display_name().to_owned(),
+    })
 }
 
 /// The token's own policies plus those its identity entity gets directly and through groups.

@@ -243,6 +243,24 @@ pub struct Response {
     pub lease_duration: u64,
     /// Set when the reply was wrapped: the wrapping token stands in for the payload.
     pub wrap_info: Option<WrapInfo>,
+    /// The lease this reply issued or renewed (envelope `lease_id`, `lease_duration`,
+    /// `renewable`).
+    pub lease: Option<LeaseGrant>,
+}
+
+/// A lease as the envelope and the audit log show it.
+#[derive(Debug, Clone)]
+pub struct LeaseGrant {
+    /// The lease id.
+    pub id: String,
+    /// Seconds it is valid for.
+    pub duration: u64,
+    /// Whether it may be renewed.
+    pub renewable: bool,
+    /// Who holds it.
+    pub identity: crate::engine::Identity,
+    /// Why the holder asked for it.
+    pub purpose: Option<String>,
 }
 
 /// The `wrap_info` of a wrapped reply.

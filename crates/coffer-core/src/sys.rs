@@ -16,7 +16,14 @@ use crate::{Core, Error, Result, params};
 pub(crate) fn needs_sudo(rest: &str) -> bool {
     matches!(
         rest,
-        "seal" | "step-down" | "rotate" | "rotate/keyring" | "audit" | "audit-logs" | "raw"
+        "seal"
+            | "step-down"
+            | "rotate"
+            | "rotate/keyring"
+            | "audit"
+            | "audit-logs"
+            | "raw"
+            | "leases/revoke-identity"
     ) || [
         "audit/",
         "raw/",
@@ -24,6 +31,7 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
         "leases/lookup/",
         "leases/revoke-prefix/",
         "leases/revoke-force/",
+        "leases/by-identity/",
         "config/",
     ]
     .iter()
@@ -93,6 +101,11 @@ pub(crate) async fn handle(
                 &created_by,
             )
             .await;
+    }
+    if let Some(reply) =
+        crate::sys_leases::handle(state, ns, caller, request, rest, core.clock().now()).await
+    {
+        return reply;
     }
     if let Some(wrapping) = rest.strip_prefix("wrapping/") {
         return crate::wrapping::handle(ns, core.clock().now(), caller, request, wrapping).await;

@@ -66,6 +66,11 @@ async fn one(
         Operation::Delete => match existing {
             Some(child) => {
                 state.namespaces.delete(&child).await?;
+                // Its leases go with it (the engines that issued them are gone too).
+                let leases = state.leases.list_prefix(child.id().as_str(), "").await?;
+                for chunk in leases.chunks(256) {
+                    state.leases.remove(chunk).await?;
+                }
                 let mut data = Map::new();
                 data.insert("status".into(), json!("deleted"));
                 Ok(Reply::ok(Response::with_data(data)))

@@ -238,6 +238,8 @@ fn unwrapped_reply(record: WrappedRecord) -> Reply {
         warnings: record.warnings,
         lease_duration: record.lease_duration,
         wrap_info: None,
+        // The lease id travels inside `data` (`leaseId`); the envelope fields are not kept.
+        lease: None,
     };
     Reply::ok(response)
 }

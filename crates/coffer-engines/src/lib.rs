@@ -13,6 +13,7 @@ use coffer_core::engine::EngineFactory;
 
 pub mod approle;
 mod auth;
+pub mod credentials;
 pub mod cubbyhole;
 pub mod kv;
 pub mod userpass;
@@ -22,6 +23,7 @@ pub fn factories() -> Vec<Arc<dyn EngineFactory>> {
     vec![
         Arc::new(kv::KvFactory),
         Arc::new(cubbyhole::CubbyholeFactory),
+        Arc::new(credentials::CredentialsFactory),
         Arc::new(userpass::UserpassFactory),
         Arc::new(approle::ApproleFactory),
     ]

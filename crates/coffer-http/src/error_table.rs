@@ -21,12 +21,16 @@ pub fn status_for(error: &Error) -> StatusCode {
         Error::PermissionDenied
         | Error::PolicyDenied
         | Error::PreflightDenied { .. }
-        | Error::BadToken => StatusCode::FORBIDDEN,
-        Error::NoHandler { .. } | Error::UnsupportedPath | Error::NamespaceNotFound => {
+        | Error::BadToken
+        | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NoHandler { .. }
+        | Error::UnsupportedPath
+        | Error::NamespaceNotFound
+        | Error::NotFound(_) => {
             StatusCode::NOT_FOUND
         }
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
-        Error::Conflict => StatusCode::CONFLICT,
+        Error::Conflict | Error::Refused(_) => StatusCode::CONFLICT,
         Error::AuditFailed => StatusCode::INTERNAL_SERVER_ERROR,
         Error::CorruptRecord { .. } | Error::Barrier(_) | Error::Storage(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -97,6 +101,16 @@ mod tests {
             "1 error occurred:\n\t* permission denied\n\n",
         );
         check(Error::BadToken, 403, "bad token");
+        check(
+            Error::Forbidden("identity agent:x is not allowed".into()),
+            403,
+            "permission denied: identity agent:x is not allowed",
+        );
+        check(
+            Error::Refused("credential x is revoked".into()),
+            409,
+            "credential x is revoked",
+        );
         check(
             Error::PreflightDenied {
                 path: "secret/app/x/".into(),

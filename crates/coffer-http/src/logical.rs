@@ -247,9 +247,16 @@ fn envelope_response(id: &RequestId, path: &str, response: coffer_core::Response
     });
     let envelope = Envelope {
         request_id: id.to_string(),
-        lease_id: String::new(),
-        renewable: false,
-        lease_duration: response.lease_duration,
+        lease_id: response
+            .lease
+            .as_ref()
+            .map(|l| l.id.clone())
+            .unwrap_or_default(),
+        renewable: response.lease.as_ref().is_some_and(|l| l.renewable),
+        lease_duration: response
+            .lease
+            .as_ref()
+            .map_or(response.lease_duration, |l| l.duration),
         data: response.data,
         wrap_info: response.wrap_info.as_ref().map(wrap_info_json),
         warnings: (!response.warnings.is_empty()).then_some(response.warnings),

@@ -236,7 +236,7 @@ fn response_event(id: &str, operation: &str, path: &str, status: u16) -> AuditEv
             status,
             data: None,
             auth: None,
-            lease_id: None,
+            lease: None,
             wrap_token: None,
         }),
         ..request_event(id, operation, path)

@@ -118,7 +118,7 @@ async fn login_response_line_hashes_the_issued_token() {
         status: 200,
         data: None,
         auth: Some(issued),
-        lease_id: None,
+        lease: None,
         wrap_token: Some("s.wrapping-token".to_owned()),
     });
     let mut auth = alice_auth_record();
@@ -268,7 +268,7 @@ async fn elide_list_responses_counts_keys() {
                 json!({"keys": ["a", "b", "c/"], "key_info": {"a": {}}}),
             )),
             auth: None,
-            lease_id: None,
+            lease: None,
             wrap_token: None,
         });
         let (device, sink) = memory_device(device_options);

@@ -120,6 +120,9 @@ impl Call {
             mount,
             now: self.now,
             token_scope: &self.token_scope,
+            identity: None,
+            sudo: false,
+            leases: None,
         }
     }
 

@@ -232,8 +232,8 @@ async fn the_same_kv_path_holds_different_values_in_two_namespaces() {
     paths.sort();
     assert_eq!(
         paths,
-        ["cubbyhole/", "secret/", "sys/"],
-        "identity is global"
+        ["credentials/", "cubbyhole/", "secret/", "sys/"],
+        "identity is global; each namespace has its own credentials/"
     );
 }
 
@@ -826,4 +826,162 @@ async fn the_root_policy_exists_in_the_root_namespace_only() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["keys"], json!(["default"]));
+}
+
+#[tokio::test]
+async fn issue_5_tenants_keep_credentials_and_leases_apart() {
+    let node = Node::unsealed().await;
+    create_namespace(&node, "", "acme").await;
+    create_namespace(&node, "", "globex").await;
+    let agent_policy =
+        r#"path "credentials/*" { capabilities = ["create", "read", "update", "list"] }"#;
+    let mut tokens = Vec::new();
+    for (tenant, value) in [("acme", "sk-acme-111"), ("globex", "sk-globex-222")] {
+        // Every namespace has its own `credentials/` mount and tenant defaults.
+        let (status, body) = send_ns(
+            &node,
+            tenant,
+            "POST",
+            "/v1/credentials/stripe-key",
+            Some(&node.root),
+            Some(json!({"type": "api-key", "value": value})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{tenant}: {body}");
+        let (status, _) = send_ns(
+            &node,
+            tenant,
+            "POST",
+            "/v1/credentials/config",
+            Some(&node.root),
+            Some(json!({"defaultLeaseTTL": if tenant == "acme" { "10m" } else { "20m" }})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        put_policy(&node, tenant, "agent", agent_policy).await;
+        tokens.push(token_in(&node, tenant, &["agent"]).await);
+    }
+    let (acme, globex) = (&tokens[0], &tokens[1]);
+
+    // Same name, different credentials: each tenant's token leases its own value.
+    let (status, lease) = send_ns(
+        &node,
+        "acme",
+        "POST",
+        "/v1/credentials/stripe-key/lease",
+        Some(acme),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+    assert_eq!(lease["data"]["value"], "sk-acme-111");
+    assert_eq!(lease["lease_duration"], 600, "acme's tenant default");
+    let acme_lease = lease["lease_id"].as_str().unwrap().to_owned();
+    let (_, lease) = send_ns(
+        &node,
+        "globex",
+        "POST",
+        "/v1/credentials/stripe-key/lease",
+        Some(globex),
+        None,
+    )
+    .await;
+    assert_eq!(lease["data"]["value"], "sk-globex-222");
+    assert_eq!(lease["lease_duration"], 1200);
+
+    // A token never crosses: not into the other tenant, not into the root, not by path prefix.
+    for (namespace, path) in [
+        ("globex", "/v1/credentials/stripe-key/lease"),
+        ("", "/v1/credentials/stripe-key/lease"),
+        ("", "/v1/globex/credentials/stripe-key/lease"),
+    ] {
+        let (status, body) = send_ns(&node, namespace, "POST", path, Some(acme), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{namespace} {path}: {body}");
+        assert!(!body.to_string().contains("sk-globex"));
+    }
+    let (status, _) = send_ns(
+        &node,
+        "globex",
+        "GET",
+        &format!("/v1/{acme_lease}"),
+        Some(globex),
+        None,
+    )
+    .await;
+    assert_ne!(
+        status,
+        StatusCode::OK,
+        "acme's lease id means nothing in globex"
+    );
+    let (status, body) = send_ns(
+        &node,
+        "acme",
+        "GET",
+        &format!("/v1/{acme_lease}"),
+        Some(acme),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // sys/leases in one tenant does not reach the other's leases.
+    let (status, _) = send_ns(
+        &node,
+        "globex",
+        "PUT",
+        "/v1/sys/leases/lookup",
+        Some(&node.root),
+        Some(json!({"lease_id": acme_lease})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send_ns(
+        &node,
+        "acme",
+        "PUT",
+        "/v1/sys/leases/lookup",
+        Some(&node.root),
+        Some(json!({"lease_id": acme_lease})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Deleting a tenant takes its leases with it.
+    let (_, acme_ns) = send_ns(
+        &node,
+        "",
+        "GET",
+        "/v1/sys/namespaces/acme",
+        Some(&node.root),
+        None,
+    )
+    .await;
+    let acme_id = acme_ns["data"]["id"].as_str().expect("an id").to_owned();
+    let lease_key = format!("sys/expire/id/{acme_id}/");
+    let stored = crate::support::snapshot(&node.storage).await;
+    assert!(
+        stored.keys().any(|k| k.contains(&lease_key)),
+        "acme's lease is stored under its id"
+    );
+    let (status, _) = send_ns(
+        &node,
+        "",
+        "DELETE",
+        "/v1/sys/namespaces/acme",
+        Some(&node.root),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = crate::support::snapshot(&node.storage).await;
+    assert!(
+        !stored.keys().any(|k| k.contains(&lease_key)),
+        "no lease of acme is left"
+    );
+    assert_eq!(
+        stored
+            .keys()
+            .filter(|k| k.contains("sys/expire/time/"))
+            .count(),
+        1,
+        "only globex's lease is still indexed"
+    );
 }

@@ -256,14 +256,22 @@ fn step(args: &[&str], addr: &str, output: &Output) -> Step {
     }
 }
 
-/// Mount listings differ from OpenBao in one way this flow does not judge:
-/// `running_plugin_version` names the product that runs the engine. Everything else of every
-/// mount is compared (accessors and UUIDs masked).
+/// Mount listings differ from OpenBao in two ways this flow does not judge:
+/// `running_plugin_version` names the product that runs the engine, and Coffer mounts its typed
+/// credentials engine at `credentials/` by default (OpenBao has no such engine), so that one
+/// mount is left out. Everything else of every mount is compared (accessors and UUIDs masked).
 fn mount_listing_facts(listing: Value) -> Value {
     match listing {
+        Value::Array(lines) => Value::Array(
+            lines
+                .into_iter()
+                .filter(|line| !line.as_str().is_some_and(|l| l.starts_with("credentials/ ")))
+                .collect(),
+        ),
         Value::Object(mounts) => Value::Object(
             mounts
                 .into_iter()
+                .filter(|(path, _)| path != "credentials/")
                 .map(|(path, mount)| {
                     let mount = match mount {
                         Value::Object(mut fields) => {
