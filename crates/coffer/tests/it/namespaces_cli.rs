@@ -127,7 +127,7 @@ fn bao_namespace_commands_behave_as_on_openbao() {
 
     // The namespace's own mount table, as `bao secrets list` shows it. (OpenBao names its
     // built-in engines `ns_cubbyhole`, … inside namespaces and serves identity there; Coffer's
-    // identities are global.)
+    // identities are global, and every namespace gets its own typed `credentials/` engine.)
     let output = bao(
         coffer_dir.path(),
         &server.addr,
@@ -145,7 +145,7 @@ fn bao_namespace_commands_behave_as_on_openbao() {
     let mounts = stdout_json(&output);
     let mut paths: Vec<&String> = mounts.as_object().expect("mounts").keys().collect();
     paths.sort();
-    assert_eq!(paths, ["cubbyhole/", "sys/"]);
+    assert_eq!(paths, ["credentials/", "cubbyhole/", "sys/"]);
 }
 
 /// Runs the `coffer` CLI like [`coffer_cli`] with extra environment variables.
