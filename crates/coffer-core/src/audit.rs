@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use coffer_audit::{AuditLease, 
-    AuditAuth, AuditEvent, AuditRequest, AuditResponse, Broker, Device, DeviceConfig, EventKind,
-    PolicyResults,
+use coffer_audit::{
+    AuditAuth, AuditEvent, AuditLease, AuditRequest, AuditResponse, Broker, Device, DeviceConfig,
+    EventKind, PolicyResults,
 };
 use coffer_barrier::View;
 use serde::{Deserialize, Serialize};
@@ -320,9 +320,10 @@ fn filter_of(data: &Map<String, Value>, now: SystemTime) -> Result<coffer_audit:
         Some("rotate") => Some(Action::Rotate),
         Some("login") => Some(Action::Login),
         Some("denied") => Some(Action::Denied),
+        Some("notify") => Some(Action::Notify),
         Some(other) => {
             return Err(Error::invalid(format!(
-                "unknown action {other:?} (use read, write, delete, lease, rotate, login or denied)"
+                "unknown action {other:?} (use read, write, delete, lease, rotate, login, denied or notify)"
             )));
         }
     };
@@ -575,5 +576,6 @@ fn response_of(reply: &Reply) -> AuditResponse {
         wrap_token: response
             .and_then(|r| r.wrap_info.as_ref())
             .map(|w| w.token.expose().to_owned()),
+        notification: None,
     }
 }
