@@ -21,6 +21,7 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
             | "rotate/keyring"
             | "audit"
             | "audit-logs"
+            | "notifiers"
             | "raw"
             | "leases/revoke-identity"
     ) || [
@@ -32,6 +33,7 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
         "leases/revoke-force/",
         "leases/by-identity/",
         "config/",
+        "notifiers/",
     ]
     .iter()
     .any(|prefix| rest.starts_with(prefix))
@@ -77,6 +79,13 @@ pub(crate) async fn handle(
     }
     if let Some(reply) =
         crate::sys_leases::handle(state, caller, request, rest, core.clock().now()).await
+    {
+        return reply;
+    }
+    if let Some(reply) = state
+        .notifiers
+        .handle(request.operation, &request.data, rest)
+        .await
     {
         return reply;
     }

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use coffer_barrier::{BarrierOp, View};
-use coffer_core::engine::{Engine, EngineFactory, EngineRequest, Identity, MountInfo};
+use coffer_core::engine::{Engine, EngineFactory, EngineRequest, EventPage, Identity, MountInfo};
 use coffer_core::lease::{LeaseRecord, LeaseScope};
 use coffer_core::request::{Operation, Reply, Response};
 use coffer_core::{Error, Result};
@@ -531,6 +531,15 @@ impl Engine for CredentialsEngine {
     async fn token_revoked(&self, _token_scope: &str, _storage: &View) -> Result<()> {
         // Leases belong to identities, not tokens: they outlive the token that asked.
         Ok(())
+    }
+
+    async fn reminders(
+        &self,
+        storage: &View,
+        now: SystemTime,
+        after: Option<&str>,
+    ) -> Result<EventPage> {
+        reminders::page(storage, now, after).await
     }
 
     async fn lease_ended(

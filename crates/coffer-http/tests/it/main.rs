@@ -14,6 +14,7 @@ mod identity;
 mod keyring;
 mod mounts;
 mod policies;
+mod reminders;
 mod seal;
 mod support;
 mod tokens;
