@@ -7,6 +7,7 @@ mod bao_access;
 mod bao_cli;
 mod bao_kv;
 mod cli;
+mod credentials_cli;
 mod grants_cli;
 mod kv_cli;
 mod kv_http;
