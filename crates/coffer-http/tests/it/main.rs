@@ -4,6 +4,7 @@
 
 mod audit;
 mod bruteforce;
+mod credentials;
 mod denied;
 mod envelope;
 mod errors;

@@ -11,6 +11,7 @@ mod credentials_cli;
 mod grants_cli;
 mod kv_cli;
 mod kv_http;
+mod leases;
 mod lifecycle;
 mod server;
 mod support;
