@@ -979,3 +979,60 @@ async fn malformed_values_of_every_type_are_refused_and_nothing_is_stored() {
     .await;
     assert_eq!(reply["data"]["metadata"]["algorithm"], "ssh-ed25519");
 }
+
+#[tokio::test]
+async fn issue_6_lease_audit_records_carry_identity_and_purpose_never_the_value() {
+    let node = Node::unsealed().await;
+    let root = node.root.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.log");
+    let (status, _, body) = node
+        .send(
+            "PUT",
+            "/v1/sys/audit/file",
+            Some(&root),
+            Some(json!({"type": "file", "options": {"file_path": log.display().to_string()}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    create(
+        &node,
+        &root,
+        "stripe",
+        json!({"type": "api-key", "value": "sk_live_auditme123"}),
+    )
+    .await;
+    let (status, leased) = lease(
+        &node,
+        &root,
+        "stripe",
+        json!({"ttl": "15m", "identity": {"type": "agent", "name": "billing-bot", "purpose": "nightly invoices"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{leased}");
+    let text = std::fs::read_to_string(&log).expect("audit log");
+    assert!(
+        !text.contains("sk_live_auditme123"),
+        "the value never appears in clear"
+    );
+    let response = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON lines"))
+        .find(|record| {
+            record["type"] == "response" && record["request"]["path"] == "credentials/stripe/lease"
+        })
+        .expect("the lease's response record");
+    let secret = &response["response"]["secret"];
+    assert_eq!(secret["lease_id"], leased["lease_id"]);
+    assert_eq!(
+        secret["identity"],
+        json!({"type": "agent", "name": "billing-bot"})
+    );
+    assert_eq!(secret["purpose"], "nightly invoices");
+    assert!(
+        response["response"]["data"]["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("hmac-sha256:")),
+        "{response}"
+    );
+}
