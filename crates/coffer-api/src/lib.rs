@@ -2,6 +2,8 @@
 //! client. Field names and shapes follow Vault/OpenBao exactly (see `reference/vault-api.md`).
 //! Pure data: no IO, no HTTP library, no core types.
 
+pub mod credentials;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

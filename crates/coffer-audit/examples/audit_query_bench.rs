@@ -304,6 +304,7 @@ fn synthetic(rng: &mut Rng, i: u64, time: SystemTime) -> (AuditEvent, AuditEvent
         auth: None,
         lease: None,
         wrap_token: None,
+        notification: None,
     });
     if status >= 400 {
         response.error = Some(if status == 403 {

@@ -1,5 +1,5 @@
 //! What the core hands the audit broker: one `AuditEvent` per request line and per response
-//! line, in plain values. Tokens and data are still clear here; the `Debug` output of every type
+//! line (and per notification the server raises, as a `notify` response line), in plain values. Tokens and data are still clear here; the `Debug` output of every type
 //! that can hold them is redacted, and a `Device` replaces them by HMACs before anything is
 //! written.
 
@@ -89,6 +89,26 @@ pub struct AuditResponse {
     pub lease: Option<AuditLease>,
     /// The wrapping token, when the response was wrapped: written as an HMAC.
     pub wrap_token: Option<String>,
+    /// What the server announced, on `notify` records (rotation reminders); clear.
+    pub notification: Option<AuditNotification>,
+}
+
+/// A notification the server raised by itself (no client asked), e.g. a credential due for
+/// rotation. Every field is clear: names, types, versions and dates are not secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNotification {
+    /// The event name, e.g. `rotation-due`.
+    pub event: String,
+    /// The item it is about, e.g. a credential's name.
+    pub name: String,
+    /// The item's type, e.g. `tls-certificate`.
+    pub item_type: String,
+    /// The item's version the event is about.
+    pub version: u64,
+    /// When rotation falls due or the value expires.
+    pub at: SystemTime,
+    /// Where the schedule comes from, e.g. `policy.rotation`.
+    pub source: String,
 }
 
 /// A lease in a response record: who holds it and why.
@@ -197,6 +217,7 @@ impl fmt::Debug for AuditResponse {
             .field("auth", &self.auth)
             .field("lease", &self.lease)
             .field("wrap_token", &Redacted(&self.wrap_token))
+            .field("notification", &self.notification)
             .finish()
     }
 }
@@ -246,6 +267,7 @@ mod tests {
                 auth: Some(auth),
                 lease: None,
                 wrap_token: Some("WRAP-SECRET".into()),
+                notification: None,
             }),
             error: None,
         };

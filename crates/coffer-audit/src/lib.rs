@@ -28,7 +28,10 @@ pub use broker::Broker;
 pub use chain::{CHECKPOINT_INTERVAL, ChainState, GENESIS};
 pub use device::{Device, DeviceConfig};
 pub use error::{Error, Result};
-pub use event::{AuditAuth, AuditEvent, AuditLease, AuditRequest, AuditResponse, EventKind, PolicyResults};
+pub use event::{
+    AuditAuth, AuditEvent, AuditLease, AuditNotification, AuditRequest, AuditResponse, EventKind,
+    PolicyResults,
+};
 pub use file_sink::{DEFAULT_FILE_MODE, FileSink};
 pub use query::{Action, AuditSummary, Filter, Outcome, Resource, parse_actor, query, summaries};
 pub use salt::{SALT_LEN, generate_salt};

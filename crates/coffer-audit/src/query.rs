@@ -62,6 +62,8 @@ pub enum Action {
     Login,
     /// Refused by policy (status 403, or `policy_results.allowed` false).
     Denied,
+    /// A notification the server raised by itself (operation `notify`: rotation reminders).
+    Notify,
 }
 
 /// Whether a request succeeded.
@@ -234,6 +236,7 @@ impl Action {
             Action::Rotate => "rotate",
             Action::Login => "login",
             Action::Denied => "denied",
+            Action::Notify => "notify",
         }
     }
 
@@ -248,6 +251,9 @@ impl Action {
             return Some(Action::Denied);
         }
         let path = text(record, "/request/path")?;
+        if text(record, "/request/operation") == Some("notify") {
+            return Some(Action::Notify);
+        }
         let relative =
             text(record, "/request/mount_point").and_then(|mount| path.strip_prefix(mount));
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -340,6 +346,7 @@ impl FromStr for Action {
             Action::Rotate,
             Action::Login,
             Action::Denied,
+            Action::Notify,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

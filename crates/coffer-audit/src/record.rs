@@ -1,6 +1,7 @@
 //! Turns an `AuditEvent` into the record a device writes: Vault's file-audit JSON (§3 of the
 //! Vault reference) with every token, accessor and data string replaced by its HMAC, plus
-//! Coffer's additions: `auth.identity`, `response.status`, and the chain fields `seq` and
+//! Coffer's additions: `auth.identity`, `response.status`, `response.notification` (on the
+//! `notify` lines of server-raised events, in clear), and the chain fields `seq` and
 //! `prev_hash`, filled in by the device when the line takes its place in the chain.
 
 use std::collections::BTreeMap;
@@ -272,6 +273,8 @@ struct ResponseRecord {
     data: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     wrap_info: Option<WrapInfoRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notification: Option<NotificationRecord>,
 }
 
 impl ResponseRecord {
@@ -309,6 +312,14 @@ impl ResponseRecord {
             wrap_info: response.wrap_token.as_deref().map(|token| WrapInfoRecord {
                 token: salt.hash(token),
             }),
+            notification: response.notification.as_ref().map(|n| NotificationRecord {
+                event: n.event.clone(),
+                name: n.name.clone(),
+                kind: n.item_type.clone(),
+                version: n.version,
+                at: rfc3339(n.at),
+                source: n.source.clone(),
+            }),
         }
     }
 }
@@ -339,6 +350,18 @@ struct SecretRecord {
 #[derive(Debug, Serialize)]
 struct WrapInfoRecord {
     token: String,
+}
+
+/// A notification, clear: it names an item and a date, never a value.
+#[derive(Debug, Serialize)]
+struct NotificationRecord {
+    event: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    version: u64,
+    at: String,
+    source: String,
 }
 
 #[cfg(test)]

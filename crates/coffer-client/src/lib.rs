@@ -1,6 +1,9 @@
 //! Typed async client for Coffer's Vault-compatible HTTP API: the Rust SDK, also used by the
 //! `coffer` CLI and the integration tests. It speaks only the wire types of `coffer-api`.
 
+mod credentials;
+mod leases;
+
 use std::time::Duration;
 
 use coffer_api::{
@@ -10,6 +13,8 @@ use coffer_api::{
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+pub use credentials::CredentialsApi;
 
 /// What can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,14 @@ pub enum Error {
     /// A bad client configuration (address, CA file).
     #[error("client configuration: {0}")]
     Config(String),
+    /// A name the client refuses to put in a path (empty, or with a `/`), before sending.
+    #[error("invalid {what} {name:?}: it must be non-empty and contain no '/'")]
+    InvalidName {
+        /// What the name names, e.g. `credential name`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
 }
 
 fn format_errors(errors: &[String]) -> String {
@@ -114,6 +127,15 @@ pub struct RawReply {
     pub status: u16,
     /// JSON body, if any.
     pub body: Option<Value>,
+}
+
+/// A reply's payload with the warnings the server sent along.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithWarnings<T> {
+    /// The payload (`data` of the envelope).
+    pub data: T,
+    /// The envelope's `warnings`.
+    pub warnings: Vec<String>,
 }
 
 /// A client for one server.
@@ -187,7 +209,7 @@ impl Client {
     /// become [`Error::Api`] except 404, which is returned as a reply so callers can tell
     /// "missing" from "failed".
     pub async fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> Result<RawReply> {
-        self.send(method, path, body, None).await
+        self.send(method, path, &[], body, None).await
     }
 
     /// `PATCH /v1/<path>` with `Content-Type: application/merge-patch+json` (RFC 7386), as KV v2
@@ -197,16 +219,20 @@ impl Client {
         self.send(
             "PATCH",
             path,
+            &[],
             Some(body),
             Some("application/merge-patch+json"),
         )
         .await
     }
 
-    async fn send(
+    /// Sends a request to `/v1/<path>` with `query` parameters (percent-encoded here); replies
+    /// like [`Client::raw`].
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
+        query: &[(&str, &str)],
         body: Option<&Value>,
         content_type: Option<&str>,
     ) -> Result<RawReply> {
@@ -217,6 +243,9 @@ impl Client {
             .http
             .request(method.clone(), &url)
             .header("X-Vault-Request", "true");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token);
         }
@@ -486,7 +515,65 @@ impl Client {
     }
 }
 
-fn to_value<T: serde::Serialize>(value: &T) -> Result<Value> {
+/// The `data` of an envelope decoded as `T`, with its warnings; `None` for a 404.
+pub(crate) fn data_of<T: DeserializeOwned>(
+    reply: RawReply,
+    base: &str,
+    path: &str,
+) -> Result<Option<WithWarnings<T>>> {
+    let decode = |reason: String| Error::Decode {
+        url: format!("{base}/v1/{path}"),
+        reason,
+    };
+    let Some(envelope) = envelope_of(reply, base, path)? else {
+        return Ok(None);
+    };
+    let data = envelope
+        .data
+        .ok_or_else(|| decode("the reply has no data".into()))?;
+    let data = serde_json::from_value(Value::Object(data)).map_err(|e| decode(e.to_string()))?;
+    Ok(Some(WithWarnings {
+        data,
+        warnings: envelope.warnings.unwrap_or_default(),
+    }))
+}
+
+/// Like [`data_of`], where a 404 is an error: the server said the thing is missing.
+pub(crate) fn required_data<T: DeserializeOwned>(
+    reply: RawReply,
+    method: &str,
+    base: &str,
+    path: &str,
+) -> Result<WithWarnings<T>> {
+    data_of(reply, base, path)?.ok_or_else(|| Error::Api {
+        method: method.to_owned(),
+        url: format!("{base}/v1/{path}"),
+        status: 404,
+        errors: Vec::new(),
+    })
+}
+
+/// A name as one path segment: refused when empty or holding a `/`, percent-encoded otherwise
+/// (everything but RFC 3986's unreserved characters).
+pub(crate) fn segment(what: &'static str, name: &str) -> Result<String> {
+    if name.is_empty() || name.contains('/') {
+        return Err(Error::InvalidName {
+            what,
+            name: name.to_owned(),
+        });
+    }
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::Config(e.to_string()))
 }
 

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use coffer_audit::{AuditLease, 
-    AuditAuth, AuditEvent, AuditRequest, AuditResponse, Broker, Device, DeviceConfig, EventKind,
-    PolicyResults,
+use coffer_audit::{
+    AuditAuth, AuditEvent, AuditLease, AuditNotification, AuditRequest, AuditResponse, Broker,
+    Device, DeviceConfig, EventKind, PolicyResults,
 };
 use coffer_barrier::View;
 use serde::{Deserialize, Serialize};
@@ -321,9 +321,10 @@ fn filter_of(data: &Map<String, Value>, now: SystemTime) -> Result<coffer_audit:
         Some("rotate") => Some(Action::Rotate),
         Some("login") => Some(Action::Login),
         Some("denied") => Some(Action::Denied),
+        Some("notify") => Some(Action::Notify),
         Some(other) => {
             return Err(Error::invalid(format!(
-                "unknown action {other:?} (use read, write, delete, lease, rotate, login or denied)"
+                "unknown action {other:?} (use read, write, delete, lease, rotate, login, denied or notify)"
             )));
         }
     };
@@ -519,6 +520,65 @@ pub(crate) fn request_event(
     }
 }
 
+/// The `notify` line of an event an engine raised by itself (a rotation reminder): a response
+/// line with no client, the actor `system:reminders`, the item's path below its mount in clear,
+/// and the facts in `response.notification` (clear: names and dates, never values).
+pub(crate) fn notification_event(
+    now: SystemTime,
+    id: &str,
+    namespace: &NamespaceState,
+    mount: &MountFacts,
+    event: &crate::engine::EngineEvent,
+) -> AuditEvent {
+    AuditEvent {
+        time: now,
+        kind: EventKind::Response,
+        auth: Some(AuditAuth {
+            client_token: None,
+            accessor: None,
+            display_name: "reminders".into(),
+            policies: Vec::new(),
+            token_policies: Vec::new(),
+            metadata: BTreeMap::new(),
+            entity_id: String::new(),
+            identity: Some(("system".into(), "reminders".into())),
+            token_type: String::new(),
+            token_ttl: 0,
+            policy_results: None,
+        }),
+        request: AuditRequest {
+            id: id.to_owned(),
+            operation: "notify".into(),
+            path: format!("{}{}", mount.point, event.name),
+            mount_point: Some(mount.point.clone()),
+            mount_type: Some(mount.kind.clone()),
+            mount_accessor: Some(mount.accessor.clone()),
+            namespace: namespace.id().as_str().to_owned(),
+            namespace_path: namespace.path().to_owned(),
+            data: None,
+            remote_address: None,
+            remote_port: None,
+            wrap_ttl: None,
+        },
+        response: Some(AuditResponse {
+            status: 200,
+            data: None,
+            auth: None,
+            lease: None,
+            wrap_token: None,
+            notification: Some(AuditNotification {
+                event: event.event.to_owned(),
+                name: event.name.clone(),
+                item_type: event.item_type.clone(),
+                version: event.version,
+                at: event.at,
+                source: event.source.to_owned(),
+            }),
+        }),
+        error: None,
+    }
+}
+
 /// The event recorded after a request ran (or failed).
 pub(crate) fn response_event(
     now: SystemTime,
@@ -578,5 +638,6 @@ fn response_of(reply: &Reply) -> AuditResponse {
         wrap_token: response
             .and_then(|r| r.wrap_info.as_ref())
             .map(|w| w.token.expose().to_owned()),
+        notification: None,
     }
 }

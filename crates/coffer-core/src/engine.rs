@@ -58,7 +58,9 @@ pub struct EngineRequest<'a> {
 
 /// Who a token stands for: a person (`user`, from userpass) or an agent (`agent`, from approle),
 /// or a kind set by a broker allowed to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Identity {
     /// `user`, `agent`, or another kind (`type` on the wire).
     #[serde(rename = "type")]
@@ -135,6 +137,47 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<()> {
         Ok(())
     }
+
+    /// The reminders this mount raises at `now`, one page at a time: the page after the cursor
+    /// `after` (`None` for the first). The core asks on a slow timer and delivers each event
+    /// once; engines that raise none keep this default.
+    async fn reminders(
+        &self,
+        _storage: &View,
+        _now: SystemTime,
+        _after: Option<&str>,
+    ) -> Result<EventPage> {
+        Ok(EventPage::default())
+    }
+}
+
+/// Something an engine announces by itself, without a request: a credential due for rotation,
+/// or a value about to expire. The core records it in the audit log once per `(mount, name,
+/// version, event)` and hands it to the webhook notifiers (`sys/notifiers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineEvent {
+    /// The event name, e.g. `rotation-due`; one of [`crate::REMINDER_EVENTS`].
+    pub event: &'static str,
+    /// The item it is about (a credential's name); never secret.
+    pub name: String,
+    /// The item's type, e.g. `tls-certificate`.
+    pub item_type: String,
+    /// The item's version the event is about: a new version can raise the event again.
+    pub version: u64,
+    /// When rotation falls due or the value expires.
+    pub at: SystemTime,
+    /// Where the schedule comes from, e.g. `policy.rotation`.
+    pub source: &'static str,
+}
+
+/// One page of an engine's reminders: the events, and where the next page starts (`None` when
+/// this was the last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventPage {
+    /// The events of this page.
+    pub events: Vec<EngineEvent>,
+    /// The cursor to pass as `after` for the next page.
+    pub next: Option<String>,
 }
 
 /// Builds engines of one type.

@@ -94,7 +94,9 @@ impl LeaseRecord {
 
     /// Seconds left at `now` (0 once expired).
     pub fn remaining(&self, now: SystemTime) -> u64 {
-        self.expires_nanos.saturating_sub(nanos(now)).div_ceil(1_000_000_000)
+        self.expires_nanos
+            .saturating_sub(nanos(now))
+            .div_ceil(1_000_000_000)
     }
 
     /// An engine fact as text.
@@ -227,7 +229,12 @@ impl LeaseStore {
 
     /// The record an index entry points at.
     async fn follow(&self, index_key: &str) -> Result<Option<LeaseRecord>> {
-        let Some(target) = self.view.get(index_key).await.map_err(Error::from_barrier)? else {
+        let Some(target) = self
+            .view
+            .get(index_key)
+            .await
+            .map_err(Error::from_barrier)?
+        else {
             return Ok(None);
         };
         let target = String::from_utf8(target.to_vec()).map_err(|_| Error::CorruptRecord {
@@ -412,12 +419,16 @@ pub fn parse_identity(value: &Value, field: &str) -> Result<Identity> {
             .split_once(':')
             .map(|(k, n)| (k.to_owned(), n.to_owned()))
             .ok_or_else(|| {
-                Error::invalid(format!("{field} must look like \"type:name\", e.g. \"agent:deploy\""))
+                Error::invalid(format!(
+                    "{field} must look like \"type:name\", e.g. \"agent:deploy\""
+                ))
             })?,
         Value::Object(map) => {
             let text = |key: &str| match map.get(key) {
                 Some(Value::String(s)) => Ok(s.clone()),
-                None | Some(Value::Null) => Err(Error::invalid(format!("{field}.{key} is required"))),
+                None | Some(Value::Null) => {
+                    Err(Error::invalid(format!("{field}.{key} is required")))
+                }
                 Some(_) => Err(Error::invalid(format!("{field}.{key} must be a string"))),
             };
             (text("type")?, text("name")?)

@@ -14,10 +14,12 @@ pub mod lease;
 mod mount;
 mod namespace;
 mod node;
+mod notifier;
 mod params;
 mod pipeline;
 mod policy_store;
 mod record;
+mod reminder;
 pub mod request;
 pub mod seal;
 mod sys;
@@ -35,6 +37,7 @@ pub use coffer_barrier::Error as BarrierError;
 pub use error::{Error, Result};
 pub use mount::EngineRegistry;
 pub use node::{Core, CoreConfig, DevInit, HealthStatus};
+pub use reminder::REMINDER_EVENTS;
 pub use request::{
     AuthResponse, ClientToken, LogicalPath, Operation, Reply, Request, RequestId, Response,
     WrapInfo,

@@ -19,6 +19,8 @@ use crate::identity::IdentityStore;
 use crate::lease::LeaseStore;
 use crate::mount::{EngineRegistry, MountRequest};
 use crate::namespace::Namespaces;
+use crate::notifier::Notifiers;
+use crate::reminder::ReminderLog;
 use crate::request::ClientToken;
 use crate::seal::{
     AutoUnsealKey, ClusterInfo, InitParams, InitResult, SealConfig, SealStatus, UnsealProgress,
@@ -28,6 +30,8 @@ use crate::ttl::Ttl;
 use crate::{Error, Result};
 
 const CLUSTER_PATH: &str = "core/cluster";
+/// How often the background task delivers reminders (rotation due, values expiring).
+const REMINDER_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How a core is built.
 pub struct CoreConfig {
@@ -75,6 +79,8 @@ pub(crate) struct Unsealed {
     pub(crate) namespaces: Namespaces,
     /// Leases of every namespace (each record names its namespace).
     pub(crate) leases: LeaseStore,
+    pub(crate) notifiers: Notifiers,
+    pub(crate) reminders: ReminderLog,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -210,6 +216,8 @@ impl Core {
             identity,
             namespaces,
             leases: LeaseStore::new(self.barrier.view("sys/expire/")),
+            notifiers: Notifiers::new(self.barrier.view("sys/notifiers/"), self.clock.clone()),
+            reminders: ReminderLog::new(self.barrier.view("sys/reminders/")),
             cluster,
         });
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
@@ -451,26 +459,61 @@ impl Core {
         }
     }
 
-    /// Runs the background jobs (expiry) every `interval` until `shutdown` resolves.
+    /// Delivers the reminders due at the clock's time (rotation due or overdue, values expiring
+    /// or expired) that were not delivered before: each is written to the audit log, then
+    /// POSTed to the webhook notifiers in the background. Returns how many were new (0 while
+    /// sealed). The background task calls this every minute; tests call it after moving a manual
+    /// clock.
+    pub async fn deliver_reminders(&self) -> Result<usize> {
+        match self.unsealed() {
+            Ok(state) => crate::reminder::deliver(&state, self.clock.now()).await,
+            Err(_) => Ok(0),
+        }
+    }
+
+    /// Waits until every webhook delivery started so far has finished (delivered, or given up
+    /// after its retries).
+    pub async fn wait_for_webhooks(&self) {
+        if let Ok(state) = self.unsealed() {
+            state.notifiers.settle().await;
+        }
+    }
+
+    /// Runs the background jobs until `shutdown` resolves: expiry every `interval`, and reminder
+    /// delivery every minute, side by side (a slow webhook receiver never delays expiry).
     pub async fn run_background(
         self: Arc<Self>,
         interval: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = ticker.tick() => {
-                    match self.reap_expired().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(count = n, "revoked expired tokens"),
-                        Err(error) => tracing::warn!(%error, "reaping expired tokens failed"),
-                    }
+        let reaper = async {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match self.reap_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "revoked expired tokens"),
+                    Err(error) => tracing::warn!(%error, "reaping expired tokens failed"),
                 }
             }
+        };
+        let reminders = async {
+            let mut ticker = tokio::time::interval(REMINDER_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match self.deliver_reminders().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "reminders delivered"),
+                    Err(error) => tracing::warn!(%error, "delivering reminders failed"),
+                }
+            }
+        };
+        tokio::select! {
+            () = shutdown => {}
+            () = reaper => {}
+            () = reminders => {}
         }
     }
 

@@ -22,6 +22,7 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
             | "rotate/keyring"
             | "audit"
             | "audit-logs"
+            | "notifiers"
             | "raw"
             | "leases/revoke-identity"
     ) || [
@@ -33,6 +34,7 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
         "leases/revoke-force/",
         "leases/by-identity/",
         "config/",
+        "notifiers/",
     ]
     .iter()
     .any(|prefix| rest.starts_with(prefix))
@@ -104,6 +106,13 @@ pub(crate) async fn handle(
     }
     if let Some(reply) =
         crate::sys_leases::handle(state, ns, caller, request, rest, core.clock().now()).await
+    {
+        return reply;
+    }
+    if let Some(reply) = state
+        .notifiers
+        .handle(request.operation, &request.data, rest)
+        .await
     {
         return reply;
     }

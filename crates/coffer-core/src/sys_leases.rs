@@ -93,7 +93,10 @@ async fn lookup(
     out.insert("expire_time".into(), json!(rfc3339(record.expires())));
     out.insert(
         "last_renewal".into(),
-        record.renewed().map(rfc3339).map_or(Value::Null, Value::from),
+        record
+            .renewed()
+            .map(rfc3339)
+            .map_or(Value::Null, Value::from),
     );
     out.insert("renewable".into(), json!(record.renewable));
     out.insert("ttl".into(), json!(record.remaining(now)));
@@ -234,7 +237,11 @@ async fn revoke_identity(
 ) -> Result<Reply> {
     let identity = match data.get("identity") {
         Some(value) => crate::lease::parse_identity(value, "identity")?,
-        None => return Err(Error::invalid("missing identity: give {\"type\", \"name\"}")),
+        None => {
+            return Err(Error::invalid(
+                "missing identity: give {\"type\", \"name\"}",
+            ));
+        }
     };
     let records = held_in(state, ns, &identity).await?;
     let count = records.len();

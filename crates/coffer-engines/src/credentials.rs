@@ -23,7 +23,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use coffer_barrier::{BarrierOp, View};
-use coffer_core::engine::{Engine, EngineFactory, EngineRequest, Identity, MountInfo};
+use coffer_core::engine::{Engine, EngineFactory, EngineRequest, EventPage, Identity, MountInfo};
 use coffer_core::lease::{LeaseRecord, LeaseScope};
 use coffer_core::request::{Operation, Reply, Response};
 use coffer_core::{Error, Result};
@@ -132,7 +132,12 @@ impl CredentialsEngine {
         self.locks[hash % LOCK_STRIPES].lock().await
     }
 
-    async fn create(&self, name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+    async fn create(
+        &self,
+        name: &str,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
         coffer_credentials::validate_name(name).map_err(|e| Error::invalid(e.to_string()))?;
         let data = request.data;
         refuse_unknown_fields(
@@ -169,8 +174,9 @@ impl CredentialsEngine {
             None | Some(Value::Null) => CredentialPolicy::default(),
             Some(value) => CredentialPolicy::parse(value)?,
         };
-        let inspection = coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        let inspection =
+            coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
+                .map_err(|e| Error::invalid(e.to_string()))?;
         let _guard = self.lock(name).await;
         if record::load(storage, name).await?.is_some() {
             return Err(Error::invalid(format!(
@@ -191,7 +197,13 @@ impl CredentialsEngine {
             updated_at: now.clone(),
             created_by: creator.clone(),
             revoked_at: None,
-            versions: vec![version_record(1, &now, creator, &inspection, passphrase.is_some())],
+            versions: vec![version_record(
+                1,
+                &now,
+                creator,
+                &inspection,
+                passphrase.is_some(),
+            )],
         };
         let stored = StoredValue {
             value: value.expose().to_owned(),
@@ -227,7 +239,12 @@ impl CredentialsEngine {
         }
     }
 
-    async fn patch(&self, name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+    async fn patch(
+        &self,
+        name: &str,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
         let data = request.data;
         for fixed in ["value", "newValue", "passphrase"] {
             if data.contains_key(fixed) {
@@ -281,7 +298,12 @@ impl CredentialsEngine {
         Ok(reply(record.to_json(), Vec::new()))
     }
 
-    async fn rotate(&self, name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+    async fn rotate(
+        &self,
+        name: &str,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
         let data = request.data;
         if data.contains_key("type") {
             return Err(Error::invalid(
@@ -289,8 +311,8 @@ impl CredentialsEngine {
             ));
         }
         refuse_unknown_fields(data, &["newValue", "passphrase", "name"])?;
-        let value = secret_field(data, "newValue")?
-            .ok_or_else(|| Error::invalid("missing newValue"))?;
+        let value =
+            secret_field(data, "newValue")?.ok_or_else(|| Error::invalid("missing newValue"))?;
         let passphrase = secret_field(data, "passphrase")?;
         let _guard = self.lock(name).await;
         let (mut record, stamp) = record::load(storage, name)
@@ -305,8 +327,9 @@ impl CredentialsEngine {
             .kind
             .parse()
             .map_err(|e: coffer_credentials::Error| Error::invalid(e.to_string()))?;
-        let inspection = coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        let inspection =
+            coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
+                .map_err(|e| Error::invalid(e.to_string()))?;
         let now = timestamp(request.now);
         let old = record.version;
         let new = old + 1;
@@ -339,12 +362,22 @@ impl CredentialsEngine {
         data.insert("previousVersion".into(), json!(old));
         data.insert(
             "previousVersionLeases".into(),
-            json!(leases.iter().filter(|l| lease_version(l) == Some(old)).count()),
+            json!(
+                leases
+                    .iter()
+                    .filter(|l| lease_version(l) == Some(old))
+                    .count()
+            ),
         );
         Ok(reply(data, inspection.warnings))
     }
 
-    async fn revoke(&self, name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+    async fn revoke(
+        &self,
+        name: &str,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
         let _guard = self.lock(name).await;
         let (mut record, stamp) = record::load(storage, name)
             .await?
@@ -370,7 +403,12 @@ impl CredentialsEngine {
         Ok(reply(data, Vec::new()))
     }
 
-    async fn versions(&self, name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+    async fn versions(
+        &self,
+        name: &str,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
         let Some((record, _)) = record::load(storage, name).await? else {
             return Ok(Reply::NotFound);
         };
@@ -416,7 +454,12 @@ impl CredentialsEngine {
         }
         let metadata_filters: Vec<(String, String)> = data
             .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("metadata.")?.to_owned(), v.as_str()?.to_owned())))
+            .filter_map(|(k, v)| {
+                Some((
+                    k.strip_prefix("metadata.")?.to_owned(),
+                    v.as_str()?.to_owned(),
+                ))
+            })
             .collect();
         let mut keys = Vec::new();
         let mut info = Map::new();
@@ -424,7 +467,10 @@ impl CredentialsEngine {
             let Some((record, _)) = record::load(storage, &name).await? else {
                 continue;
             };
-            let has_rotated = record.versions.iter().any(|v| v.state == State::Rotated && !v.destroyed);
+            let has_rotated = record
+                .versions
+                .iter()
+                .any(|v| v.state == State::Rotated && !v.destroyed);
             let state_matches = match wanted_state.as_deref() {
                 None => true,
                 Some("rotated") => has_rotated,
@@ -531,6 +577,15 @@ impl Engine for CredentialsEngine {
     async fn token_revoked(&self, _token_scope: &str, _storage: &View) -> Result<()> {
         // Leases belong to identities, not tokens: they outlive the token that asked.
         Ok(())
+    }
+
+    async fn reminders(
+        &self,
+        storage: &View,
+        now: SystemTime,
+        after: Option<&str>,
+    ) -> Result<EventPage> {
+        reminders::page(storage, now, after).await
     }
 
     async fn lease_ended(

@@ -89,6 +89,14 @@ pub(crate) enum Command {
     /// Read and write key/value secrets (KV v1 and v2 mounts).
     #[command(subcommand)]
     Kv(KvCommand),
+    /// Typed credentials (API keys, OAuth tokens, SSH keys, certificates, database URLs,
+    /// generic secrets): create, inspect, rotate, revoke, and the lease policy.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+    /// Leases on credentials: take one (with the value), read, renew, revoke, list, and end
+    /// every lease of an identity at once.
+    #[command(subcommand)]
+    Lease(LeaseCommand),
     /// Create, list, look up and delete namespaces (tenants) below the current namespace.
     #[command(subcommand)]
     Namespace(NamespaceCommand),
@@ -785,6 +793,290 @@ pub(crate) struct KvMetadataPatchArgs {
     pub(crate) remove_custom_metadata: Vec<String>,
 }
 
+/// The credential types (`-type=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CredentialKind {
+    /// An API key; a known prefix names the service.
+    ApiKey,
+    /// An OAuth access token (JWT claims are read, never verified).
+    OauthToken,
+    /// An OpenSSH private key.
+    SshKey,
+    /// A PEM certificate with its private key.
+    TlsCertificate,
+    /// A database connection URL.
+    DatabaseUrl,
+    /// Any other non-empty secret.
+    GenericSecret,
+}
+
+impl CredentialKind {
+    /// The wire name, e.g. `api-key`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::ApiKey => "api-key",
+            CredentialKind::OauthToken => "oauth-token",
+            CredentialKind::SshKey => "ssh-key",
+            CredentialKind::TlsCertificate => "tls-certificate",
+            CredentialKind::DatabaseUrl => "database-url",
+            CredentialKind::GenericSecret => "generic-secret",
+        }
+    }
+}
+
+/// A credential's lifecycle state (`-state=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CredentialStateArg {
+    /// Current.
+    Active,
+    /// Still keeping a rotated version for its leases.
+    Rotated,
+    /// Revoked.
+    Revoked,
+}
+
+/// `coffer credentials …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CredentialsCommand {
+    /// Store a new credential; its value is validated by its type and never printed.
+    Create(CredentialCreateArgs),
+    /// Show a credential: type, state, version, metadata, policy (never the value).
+    Get {
+        /// The credential's name.
+        name: String,
+        /// Print only this field (e.g. `state`, `metadata.service`).
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// List credentials, optionally filtered.
+    List(CredentialListArgs),
+    /// Change a credential's metadata or policy (never its value or type).
+    Update(CredentialUpdateArgs),
+    /// Give a credential a new value (a new version); leases on the old one keep working.
+    Rotate(CredentialRotateArgs),
+    /// Revoke a credential: every lease on it ends now and no new lease is granted.
+    Revoke {
+        /// The credential's name.
+        name: String,
+    },
+    /// Show a credential's versions with their state and active leases.
+    Versions {
+        /// The credential's name.
+        name: String,
+    },
+    /// Credentials due for rotation, or whose value expires, now or within a period.
+    Due {
+        /// Look this far ahead, e.g. `30d`.
+        #[arg(long)]
+        within: Option<String>,
+    },
+    /// Show the tenant's lease defaults, or change them with the flags.
+    Config(CredentialsConfigArgs),
+}
+
+/// Where a credential's value comes from: exactly one of the three.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ValueSource {
+    /// The value itself (visible to other local users in the process list; prefer a file or
+    /// stdin).
+    #[arg(long)]
+    pub(crate) value: Option<String>,
+    /// Read the value from this file (trailing newlines are dropped).
+    #[arg(long = "value-file")]
+    pub(crate) value_file: Option<PathBuf>,
+    /// Read the value from stdin (trailing newlines are dropped).
+    #[arg(long = "value-stdin")]
+    pub(crate) value_stdin: bool,
+}
+
+/// The lease policy flags of `credentials create` and `credentials update`.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyArgs {
+    /// The whole policy as JSON, or `@file`; the flags below override its fields.
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    /// Lease TTL when a lease request names none, e.g. `30m`.
+    #[arg(long = "default-ttl")]
+    pub(crate) default_ttl: Option<String>,
+    /// Longest lease TTL (longer requests are capped), e.g. `4h`.
+    #[arg(long = "max-ttl")]
+    pub(crate) max_ttl: Option<String>,
+    /// Most active leases at once.
+    #[arg(long = "max-leases")]
+    pub(crate) max_leases: Option<u64>,
+    /// An identity pattern allowed to hold leases, e.g. `agent:deploy-*` (repeatable).
+    #[arg(long = "allow")]
+    pub(crate) allow: Vec<String>,
+}
+
+/// `coffer credentials create`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialCreateArgs {
+    /// The credential's name (letters, digits, `.`, `_`, `-`).
+    pub(crate) name: String,
+    /// The credential type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub(crate) kind: CredentialKind,
+    /// The value.
+    #[command(flatten)]
+    pub(crate) value: ValueSource,
+    /// Read the private key's passphrase from this file.
+    #[arg(long = "passphrase-file")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Metadata `key=value` (repeatable).
+    #[arg(long)]
+    pub(crate) metadata: Vec<String>,
+    /// The lease policy.
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    /// Print only this field.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer credentials list`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialListArgs {
+    /// Only this type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub(crate) kind: Option<CredentialKind>,
+    /// Only this state.
+    #[arg(long, value_enum)]
+    pub(crate) state: Option<CredentialStateArg>,
+    /// Only credentials with this metadata `key=value` (repeatable; all must match).
+    #[arg(long)]
+    pub(crate) metadata: Vec<String>,
+}
+
+/// `coffer credentials update`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialUpdateArgs {
+    /// The credential's name.
+    pub(crate) name: String,
+    /// Set metadata `key=value`, or remove a key with `key=` (repeatable).
+    #[arg(long)]
+    pub(crate) metadata: Vec<String>,
+    /// Policy changes.
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    /// Print only this field.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer credentials rotate`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialRotateArgs {
+    /// The credential's name.
+    pub(crate) name: String,
+    /// The new value.
+    #[command(flatten)]
+    pub(crate) value: ValueSource,
+    /// Read the new private key's passphrase from this file.
+    #[arg(long = "passphrase-file")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Print only this field.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer credentials config`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialsConfigArgs {
+    /// Lease TTL when neither the request nor the credential says, e.g. `1h`.
+    #[arg(long = "default-ttl")]
+    pub(crate) default_ttl: Option<String>,
+    /// Longest lease TTL for every credential.
+    #[arg(long = "max-ttl")]
+    pub(crate) max_ttl: Option<String>,
+    /// Most active leases per credential.
+    #[arg(long = "max-leases")]
+    pub(crate) max_leases: Option<u64>,
+    /// Print only this field.
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
+/// `coffer lease …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LeaseCommand {
+    /// Take a lease on a credential and print it with the value.
+    Create(LeaseCreateArgs),
+    /// Read an active lease back, with its value.
+    Get {
+        /// The lease id, e.g. `credentials/db/lease/…`.
+        lease_id: String,
+        /// Print only this field (e.g. `value`).
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Show a lease's times, holder and renewability (never the value).
+    Lookup {
+        /// The lease id.
+        lease_id: String,
+        /// Print only this field.
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Extend a lease, by -increment or by its original duration.
+    Renew {
+        /// The lease id.
+        lease_id: String,
+        /// The new time to live from now, e.g. `1h`.
+        #[arg(long)]
+        increment: Option<String>,
+        /// Print only this field.
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// End a lease now (or, with -prefix, every lease under a prefix).
+    Revoke {
+        /// The lease id, or a prefix such as `credentials/db/` with -prefix.
+        lease_id: String,
+        /// Treat the argument as a prefix.
+        #[arg(long)]
+        prefix: bool,
+    },
+    /// List the active leases of a credential or of an identity.
+    List {
+        /// The credential whose leases to list.
+        #[arg(long)]
+        credential: Option<String>,
+        /// The identity whose leases to list, e.g. `agent:deploy`.
+        #[arg(long)]
+        identity: Option<String>,
+    },
+    /// The kill switch: end every lease an identity holds, e.g. `agent:deploy`.
+    #[command(name = "revoke-identity")]
+    RevokeIdentity {
+        /// The identity, `type:name`.
+        identity: String,
+    },
+}
+
+/// `coffer lease create`.
+#[derive(Debug, Args)]
+pub(crate) struct LeaseCreateArgs {
+    /// The credential's name.
+    pub(crate) credential: String,
+    /// Requested time to live, e.g. `30m` (capped at the policy's maximum).
+    #[arg(long)]
+    pub(crate) ttl: Option<String>,
+    /// Lease for this identity instead of your own, e.g. `agent:deploy` (needs sudo).
+    #[arg(long)]
+    pub(crate) identity: Option<String>,
+    /// Why the lease is taken (recorded with it).
+    #[arg(long)]
+    pub(crate) purpose: Option<String>,
+    /// Also print the private key's passphrase.
+    #[arg(long = "include-passphrase")]
+    pub(crate) include_passphrase: bool,
+    /// Print only this field (e.g. `value`, `lease_id`).
+    #[arg(long)]
+    pub(crate) field: Option<String>,
+}
+
 /// Rewrites Vault-style single-dash long flags (`-format=json`, `-dev`) to `--format=json`,
 /// `--dev`. Single letters (`-h`), a lone `-` (stdin) and everything after `--` are untouched.
 pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
@@ -985,6 +1277,78 @@ mod tests {
             Cli::try_parse_from(args).is_err(),
             "unknown methods are refused"
         );
+    }
+
+    #[test]
+    fn credentials_and_lease_flags() {
+        match parse(&[
+            "coffer",
+            "credentials",
+            "create",
+            "openai",
+            "-type=api-key",
+            "-value-stdin",
+            "-metadata",
+            "team=ml",
+            "-metadata=owner=bob",
+            "-allow=agent:deploy-*",
+            "-max-leases=5",
+        ])
+        .command
+        {
+            Command::Credentials(CredentialsCommand::Create(args)) => {
+                assert_eq!(args.name, "openai");
+                assert_eq!(args.kind, CredentialKind::ApiKey);
+                assert!(args.value.value_stdin && args.value.value.is_none());
+                assert_eq!(args.metadata, ["team=ml", "owner=bob"]);
+                assert_eq!(args.policy.allow, ["agent:deploy-*"]);
+                assert_eq!(args.policy.max_leases, Some(5));
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&[
+            "coffer",
+            "lease",
+            "create",
+            "db",
+            "-ttl=30m",
+            "-identity=agent:x",
+            "-include-passphrase",
+            "-field=value",
+        ])
+        .command
+        {
+            Command::Lease(LeaseCommand::Create(args)) => {
+                assert_eq!(args.credential, "db");
+                assert_eq!(args.ttl.as_deref(), Some("30m"));
+                assert_eq!(args.identity.as_deref(), Some("agent:x"));
+                assert!(args.include_passphrase);
+                assert_eq!(args.field.as_deref(), Some("value"));
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        for refused in [
+            &[
+                "coffer",
+                "credentials",
+                "create",
+                "x",
+                "-type=password",
+                "-value=v",
+            ][..],
+            &["coffer", "credentials", "create", "x", "-type=api-key"],
+            &[
+                "coffer",
+                "credentials",
+                "rotate",
+                "x",
+                "-value=v",
+                "-value-stdin",
+            ],
+        ] {
+            let args = normalize_args(refused.iter().map(OsString::from));
+            assert!(Cli::try_parse_from(args).is_err(), "{refused:?}");
+        }
     }
 
     #[test]

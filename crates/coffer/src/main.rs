@@ -134,6 +134,12 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::access::run(&connection::client(&cli.client)?, format, command).await
         }
         Command::Audit(command) => commands::audit::run(&cli.client, format, command).await,
+        Command::Credentials(command) => {
+            commands::credentials::run(&connection::client(&cli.client)?, format, command).await
+        }
+        Command::Lease(command) => {
+            commands::lease::run(&connection::client(&cli.client)?, format, command).await
+        }
         Command::Namespace(command) => {
             commands::namespace::run(&connection::client(&cli.client)?, format, command).await
         }

@@ -238,6 +238,7 @@ fn response_event(id: &str, operation: &str, path: &str, status: u16) -> AuditEv
             auth: None,
             lease: None,
             wrap_token: None,
+            notification: None,
         }),
         ..request_event(id, operation, path)
     }

@@ -120,6 +120,7 @@ async fn login_response_line_hashes_the_issued_token() {
         auth: Some(issued),
         lease: None,
         wrap_token: Some("s.wrapping-token".to_owned()),
+        notification: None,
     });
     let mut auth = alice_auth_record();
     auth["client_token"] = json!("H(s.new-token)");
@@ -166,8 +167,14 @@ async fn leased_response_keeps_lease_id_clear_and_hashes_data() {
         status: 200,
         data: Some(object(json!({"value": "sk_live_123", "ttl": 3600}))),
         auth: None,
-        lease_id: Some("credentials/stripe/lease/abc".to_owned()),
+        lease: Some(coffer_audit::AuditLease {
+            id: "credentials/stripe/lease/abc".to_owned(),
+            identity_type: "agent".to_owned(),
+            identity_name: "billing-bot".to_owned(),
+            purpose: Some("nightly invoices".to_owned()),
+        }),
         wrap_token: None,
+        notification: None,
     });
     event.auth = None;
     check(
@@ -190,7 +197,11 @@ async fn leased_response_keeps_lease_id_clear_and_hashes_data() {
                 "mount_point": "credentials/",
                 "mount_type": "credentials",
                 "status": 200,
-                "secret": {"lease_id": "credentials/stripe/lease/abc"},
+                "secret": {
+                    "lease_id": "credentials/stripe/lease/abc",
+                    "identity": {"type": "agent", "name": "billing-bot"},
+                    "purpose": "nightly invoices"
+                },
                 "data": {"value": "H(sk_live_123)", "ttl": 3600}
             },
             "seq": 1,
@@ -199,6 +210,52 @@ async fn leased_response_keeps_lease_id_clear_and_hashes_data() {
         &["sk_live_123"],
     )
     .await;
+}
+
+#[tokio::test]
+async fn notification_line_is_clear_and_classified() {
+    let mut event = response_event("evt-1", "notify", "credentials/stripe", 200);
+    event.auth = None;
+    event.request.mount_point = Some("credentials/".to_owned());
+    event.request.mount_type = Some("credentials".to_owned());
+    event.request.remote_address = None;
+    event.request.remote_port = None;
+    event.response = Some(AuditResponse {
+        status: 200,
+        data: None,
+        auth: None,
+        lease: None,
+        wrap_token: None,
+        notification: Some(coffer_audit::AuditNotification {
+            event: "rotation-due".to_owned(),
+            name: "stripe".to_owned(),
+            item_type: "api-key".to_owned(),
+            version: 3,
+            at: at(86_400),
+            source: "policy.rotation".to_owned(),
+        }),
+    });
+    let (device, sink) = memory_device(&[]);
+    device
+        .log(&event, PATIENCE)
+        .await
+        .expect("memory never fails");
+    let record = &sink.records()[0];
+    assert_eq!(
+        record["response"]["notification"],
+        json!({
+            "event": "rotation-due",
+            "name": "stripe",
+            "type": "api-key",
+            "version": 3,
+            "at": "2026-11-23T13:11:27.000000000Z",
+            "source": "policy.rotation"
+        })
+    );
+    let summary = coffer_audit::AuditSummary::of(record);
+    assert_eq!(summary.action, Some(coffer_audit::Action::Notify));
+    assert_eq!(summary.resource, Some(coffer_audit::Resource::Credentials));
+    assert_eq!(summary.path, "credentials/stripe");
 }
 
 #[tokio::test]
@@ -270,6 +327,7 @@ async fn elide_list_responses_counts_keys() {
             auth: None,
             lease: None,
             wrap_token: None,
+            notification: None,
         });
         let (device, sink) = memory_device(device_options);
         device

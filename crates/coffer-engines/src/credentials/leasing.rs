@@ -87,11 +87,21 @@ fn holder(request: &EngineRequest<'_>) -> Result<(Identity, Option<String>)> {
 
 /// `POST <name>/lease`: issues a lease on the current version. The caller holds the
 /// credential's lock.
-pub(super) async fn issue(name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+pub(super) async fn issue(
+    name: &str,
+    request: &EngineRequest<'_>,
+    storage: &View,
+) -> Result<Reply> {
     let data = request.data;
     refuse_unknown_fields(
         data,
-        &["ttl", "identity", "purpose", "includePassphrase", "credentialName"],
+        &[
+            "ttl",
+            "identity",
+            "purpose",
+            "includePassphrase",
+            "credentialName",
+        ],
     )?;
     if let Some(given) = data.get("credentialName")
         && given.as_str() != Some(name)
@@ -142,7 +152,12 @@ pub(super) async fn issue(name: &str, request: &EngineRequest<'_>, storage: &Vie
             )));
         }
     }
-    let decision = lease_ttl(requested, &credential.policy, &tenant, request.mount.max_lease_ttl);
+    let decision = lease_ttl(
+        requested,
+        &credential.policy,
+        &tenant,
+        request.mount.max_lease_ttl,
+    );
     let version = credential.version;
     let value = record::load_value(storage, name, version)
         .await?
@@ -242,7 +257,11 @@ pub(super) async fn read(
     let include_passphrase = matches!(
         request.data.get("includePassphrase"),
         Some(Value::Bool(true))
-    ) || request.data.get("includePassphrase").and_then(Value::as_str) == Some("true");
+    ) || request
+        .data
+        .get("includePassphrase")
+        .and_then(Value::as_str)
+        == Some("true");
     let version = lease_version(&lease).unwrap_or(0);
     let value = record::load_value(storage, name, version)
         .await?

@@ -45,8 +45,7 @@ fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
-    {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -82,7 +81,9 @@ fn duration_field(map: &Map<String, Value>, field: &str, path: &str) -> Result<O
         None | Some(Value::Null) => Ok(None),
         Some(value @ (Value::String(_) | Value::Number(_))) => {
             let ttl = Ttl::from_json(value).map_err(|e| {
-                Error::invalid(format!("{path}.{field}: {e} (use e.g. \"30m\", \"1h\", \"7d\")"))
+                Error::invalid(format!(
+                    "{path}.{field}: {e} (use e.g. \"30m\", \"1h\", \"7d\")"
+                ))
             })?;
             if ttl.is_zero() {
                 return Err(Error::invalid(format!("{path}.{field} must be positive")));
@@ -231,7 +232,11 @@ impl CredentialPolicy {
 
 fn parse_rotation(value: &Value) -> Result<Rotation> {
     let map = object(value, "policy.rotation")?;
-    refuse_unknown(map, &["enabled", "period", "notifyBefore"], "policy.rotation")?;
+    refuse_unknown(
+        map,
+        &["enabled", "period", "notifyBefore"],
+        "policy.rotation",
+    )?;
     let enabled = match map.get("enabled") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
@@ -431,10 +436,19 @@ mod tests {
             (json!({"maxLeases": 0}), "policy.maxLeases"),
             (json!({"maxLeases": -1}), "policy.maxLeases"),
             (json!({"allowedIdentities": "agent:x"}), "allowedIdentities"),
-            (json!({"allowedIdentities": ["agentx"]}), "allowedIdentities[0]"),
-            (json!({"defaultLeaseTTL": "2h", "maxLeaseTTL": "1h"}), "defaultLeaseTTL"),
+            (
+                json!({"allowedIdentities": ["agentx"]}),
+                "allowedIdentities[0]",
+            ),
+            (
+                json!({"defaultLeaseTTL": "2h", "maxLeaseTTL": "1h"}),
+                "defaultLeaseTTL",
+            ),
             (json!({"maxLeaseTtl": "1h"}), "maxLeaseTtl"),
-            (json!({"rotation": {"period": "7d", "notifyBefore": "8d"}}), "notifyBefore"),
+            (
+                json!({"rotation": {"period": "7d", "notifyBefore": "8d"}}),
+                "notifyBefore",
+            ),
             (json!({"rotation": {"notifyBefore": "1d"}}), "period"),
             (json!("24h"), "policy must be an object"),
         ] {

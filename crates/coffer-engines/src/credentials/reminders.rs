@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use coffer_barrier::View;
-use coffer_core::engine::EngineRequest;
+use coffer_core::engine::{EngineEvent, EngineRequest, EventPage};
 use coffer_core::request::{Reply, Response};
 use coffer_core::ttl::Ttl;
 use coffer_core::{Error, Result};
@@ -77,6 +77,55 @@ fn expiry_notice(kind: &str) -> Duration {
         "oauth-token" => Duration::from_secs(300),
         _ => Duration::from_secs(7 * 86_400),
     }
+}
+
+impl Reminder {
+    /// The event the core delivers (audit log, webhooks).
+    pub fn to_event(&self) -> EngineEvent {
+        EngineEvent {
+            event: self.kind.as_str(),
+            name: self.credential.clone(),
+            item_type: self.credential_type.clone(),
+            version: self.version,
+            at: self.at,
+            source: self.source,
+        }
+    }
+}
+
+/// How many credentials one page of [`page`] reads.
+const PAGE_SIZE: usize = 256;
+
+/// The reminders of the credentials after the cursor `after` (a storage key below the mount),
+/// one page of at most [`PAGE_SIZE`] credentials, so memory stays bounded however many there
+/// are.
+pub(crate) async fn page(
+    storage: &View,
+    now: SystemTime,
+    after: Option<&str>,
+) -> Result<EventPage> {
+    let keys = storage
+        .scan("cred/", after, PAGE_SIZE)
+        .await
+        .map_err(crate::barrier_error)?;
+    let mut events = Vec::new();
+    for key in &keys {
+        let Some(name) = key.strip_prefix("cred/") else {
+            continue;
+        };
+        // A credential deleted between the scan and the read raises nothing.
+        if let Some((credential, _)) = record::load(storage, name).await? {
+            events.extend(
+                reminders_of(&credential, now)
+                    .iter()
+                    .map(Reminder::to_event),
+            );
+        }
+    }
+    let next = (keys.len() == PAGE_SIZE)
+        .then(|| keys.last().cloned())
+        .flatten();
+    Ok(EventPage { events, next })
 }
 
 /// The reminders one credential raises at `now`.

@@ -4,6 +4,7 @@
 
 mod audit;
 mod bruteforce;
+mod credentials;
 mod denied;
 mod envelope;
 mod errors;
@@ -15,6 +16,7 @@ mod keyring;
 mod mounts;
 mod namespaces;
 mod policies;
+mod reminders;
 mod seal;
 mod support;
 mod tokens;

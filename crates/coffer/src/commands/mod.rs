@@ -4,9 +4,11 @@
 pub(crate) mod access;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod credentials;
 pub(crate) mod data;
 pub(crate) mod generic;
 pub(crate) mod kv;
+pub(crate) mod lease;
 pub(crate) mod namespace;
 pub(crate) mod operator;
 pub(crate) mod policy;
