@@ -521,7 +521,7 @@ mod tests {
         let c = time_key(1_700_000_000_000_000_000, "aaa");
         assert!(a < b && b < c);
         // The reaper's bound includes every lease expiring exactly at `now`.
-        assert!(time_key(40, "~~~") < format!("time/{:020}/~", 40));
+        assert!(time_key(40, "zz_-") < format!("time/{:020}/~", 40));
     }
 
     #[test]

@@ -233,16 +233,27 @@ impl MountTable {
     /// The mounts every table starts with: `cubbyhole/` (always present, cannot be removed) and
     /// `credentials/` (created once with a new table; an operator may unmount it).
     async fn ensure_default_mounts(&self, is_new: bool) -> Result<()> {
-        let defaults: [(&str, &str, bool); 2] =
-            [("cubbyhole/", "cubbyhole", true), ("credentials/", "credentials", is_new)];
+        let defaults: [(&str, &str, bool); 2] = [
+            ("cubbyhole/", "cubbyhole", true),
+            ("credentials/", "credentials", is_new),
+        ];
         for (path, kind, wanted) in defaults {
             if !wanted || self.registry.get(kind).is_none() || self.find_exact(path).is_some() {
                 continue;
             }
+            let description = match kind {
+                // Vault's own cubbyhole description comes from the mount code, not the request.
+                "cubbyhole" => String::new(),
+                _ => self
+                    .registry
+                    .get(kind)
+                    .map(|f| f.default_description(kind).to_owned())
+                    .unwrap_or_default(),
+            };
             let request = MountRequest {
                 path: path.into(),
                 kind: kind.into(),
-                description: String::new(),
+                description,
                 options: BTreeMap::new(),
                 default_lease_ttl: 0,
                 max_lease_ttl: 0,

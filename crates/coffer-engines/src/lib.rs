@@ -71,6 +71,7 @@ mod tests {
             kinds,
             [
                 "approle",
+                "credentials",
                 "cubbyhole",
                 "generic",
                 "kv",

@@ -26,9 +26,7 @@ pub fn status_for(error: &Error) -> StatusCode {
         Error::NoHandler { .. }
         | Error::UnsupportedPath
         | Error::NamespaceNotFound
-        | Error::NotFound(_) => {
-            StatusCode::NOT_FOUND
-        }
+        | Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict | Error::Refused(_) => StatusCode::CONFLICT,
         Error::AuditFailed => StatusCode::INTERNAL_SERVER_ERROR,

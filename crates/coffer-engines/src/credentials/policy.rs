@@ -262,7 +262,7 @@ fn parse_rotation(value: &Value) -> Result<Rotation> {
 /// Seconds as the shortest exact text: `90d`, `36h`, `30m`, `45s`.
 pub(crate) fn human(secs: u64) -> String {
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs > 0 && secs % size == 0 {
+        if secs > 0 && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }

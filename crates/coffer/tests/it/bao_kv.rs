@@ -265,7 +265,11 @@ fn mount_listing_facts(listing: Value) -> Value {
         Value::Array(lines) => Value::Array(
             lines
                 .into_iter()
-                .filter(|line| !line.as_str().is_some_and(|l| l.starts_with("credentials/ ")))
+                .filter(|line| {
+                    !line
+                        .as_str()
+                        .is_some_and(|l| l.starts_with("credentials/ "))
+                })
                 .collect(),
         ),
         Value::Object(mounts) => Value::Object(

@@ -1228,8 +1228,24 @@ const SIDE_BY_SIDE: &[(&str, &str, &str, Expect)] = &[
             "OpenBao warns `Endpoint ignored these unrecognized parameters: [extra]`",
         ),
     ),
-    ("GET", "sys/mounts", "", Same),
-    ("GET", "sys/internal/ui/mounts", "", Same),
+    (
+        "GET",
+        "sys/mounts",
+        "",
+        Differs(
+            200,
+            "Coffer also mounts its typed credentials engine at credentials/",
+        ),
+    ),
+    (
+        "GET",
+        "sys/internal/ui/mounts",
+        "",
+        Differs(
+            200,
+            "Coffer also mounts its typed credentials engine at credentials/",
+        ),
+    ),
 ];
 
 /// A reply with volatile values masked and the product's own plugin version dropped.

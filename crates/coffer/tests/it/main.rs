@@ -6,6 +6,7 @@ mod audit;
 mod bao_access;
 mod bao_cli;
 mod bao_kv;
+mod bao_leases;
 mod cli;
 mod credentials_cli;
 mod grants_cli;
