@@ -204,6 +204,40 @@ impl LeaseStore {
             .collect())
     }
 
+    /// Visits the leases below `prefix` in `namespace` page by page (bounded memory) until
+    /// `visit` returns `false`.
+    pub(crate) async fn visit_prefix(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        mut visit: impl FnMut(&LeaseRecord) -> bool + Send,
+    ) -> Result<()> {
+        if !prefix.is_empty() && !valid_id(prefix) {
+            return Ok(());
+        }
+        let folder = format!("id/{namespace}/{prefix}");
+        let mut after: Option<String> = None;
+        loop {
+            let keys = self
+                .view
+                .scan(&folder, after.as_deref(), 256)
+                .await
+                .map_err(Error::from_barrier)?;
+            let Some(last) = keys.last().cloned() else {
+                return Ok(());
+            };
+            for key in keys {
+                // A lease removed between the scan and the read is simply gone.
+                if let Some(record) = self.load(&key).await?
+                    && !visit(&record)
+                {
+                    return Ok(());
+                }
+            }
+            after = Some(last);
+        }
+    }
+
     /// Every lease held by `identity`, in any namespace.
     pub(crate) async fn held_by(&self, identity: &Identity) -> Result<Vec<LeaseRecord>> {
         let folder = format!("who/{}/", identity_hex(&identity.kind, &identity.name));
@@ -395,6 +429,28 @@ impl LeaseScope {
             .into_iter()
             .filter(|r| r.mount_accessor == self.mount_accessor)
             .collect())
+    }
+
+    /// How many of this mount's leases below `path` satisfy `matches`, counting no further than
+    /// `limit` (reading page by page and stopping there, so a check such as "is any lease left
+    /// on version 1" or "are there already `maxLeases`" stays cheap with many leases).
+    pub async fn count(
+        &self,
+        path: &str,
+        limit: usize,
+        matches: impl Fn(&LeaseRecord) -> bool + Send + Sync,
+    ) -> Result<usize> {
+        let prefix = format!("{}{}", self.mount_path, folder(path));
+        let mut found = 0;
+        self.store
+            .visit_prefix(&self.namespace, &prefix, |record| {
+                if record.mount_accessor == self.mount_accessor && matches(record) {
+                    found += 1;
+                }
+                found < limit
+            })
+            .await?;
+        Ok(found)
     }
 
     /// Removes these leases at once (the engine has already dealt with what they held).

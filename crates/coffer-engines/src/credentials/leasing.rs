@@ -144,11 +144,14 @@ pub(super) async fn issue(
     let tenant = record::load_config(storage).await?;
     let scope = scope(request)?;
     if let Some(limit) = max_leases(&credential.policy, &tenant) {
-        let active = active_in(scope, name, request.now).await?;
-        if active.len() as u64 >= limit {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let now = request.now;
+        let active = scope
+            .count(&format!("{name}/lease/"), limit, |l| l.is_active(now))
+            .await?;
+        if active >= limit {
             return Err(Error::Refused(format!(
-                "credential {name:?} already has {} active leases (maxLeases {limit}); wait for one to end or revoke one",
-                active.len()
+                "credential {name:?} already has {active} active leases (maxLeases {limit}); wait for one to end or revoke one"
             )));
         }
     }
@@ -332,8 +335,12 @@ pub(super) async fn release(
     if !held {
         return Ok(());
     }
-    let active = active_in(scope, name, now).await?;
-    if active.iter().any(|l| lease_version(l) == Some(version)) {
+    let still_held = scope
+        .count(&format!("{name}/lease/"), 1, |l| {
+            l.is_active(now) && lease_version(l) == Some(version)
+        })
+        .await?;
+    if still_held > 0 {
         return Ok(());
     }
     if let Some(v) = credential.version_mut(version) {
