@@ -3,6 +3,7 @@
 
 mod credentials;
 mod leases;
+pub mod secrets;
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 pub use credentials::CredentialsApi;
+pub use secrets::{
+    RotationPolicy, Secret, SecretFilter, SecretSpec, SecretSummary, SecretVersion, SecretsApi,
+};
 
 /// What can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,41 @@ pub enum Error {
         what: &'static str,
         /// The name given.
         name: String,
+    },
+    /// Input refused before anything was sent (a bad tag, duration, name or metadata).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No secret of that name (in any environment looked at).
+    #[error("secret {name} not found")]
+    SecretNotFound {
+        /// The name.
+        name: String,
+    },
+    /// A secret of that name already exists where create would write it.
+    #[error("secret {name} already exists (at {path}); use update to change it")]
+    SecretExists {
+        /// The name.
+        name: String,
+        /// Its KV path.
+        path: String,
+    },
+    /// The name exists in several environments and none was chosen.
+    #[error("secret {name} exists in several environments ({}); choose one with --env", environments.join(", "))]
+    AmbiguousSecret {
+        /// The name.
+        name: String,
+        /// The environments holding it (`(none)` for the top level).
+        environments: Vec<String>,
+    },
+    /// The version asked for is not served: deleted, expired, destroyed or missing.
+    #[error("version {version} of secret {name} is not available: {reason}")]
+    SecretUnavailable {
+        /// The name.
+        name: String,
+        /// The version.
+        version: u64,
+        /// Why.
+        reason: String,
     },
 }
 
