@@ -1,0 +1,78 @@
+/**
+ * The client: connection settings from the options or the environment, and the three APIs
+ * (`secrets`, `credentials`, `leases`) sharing one transport.
+ */
+import { Credentials } from './credentials.js';
+import { CofferError } from './errors.js';
+import { FetchLike, Transport } from './http.js';
+import { Leases } from './leases.js';
+import { Secrets } from './secrets.js';
+
+/** Options of {@link CofferClient}; each falls back to the environment, then a default. */
+export interface CofferClientOptions {
+  /** Server address; else `COFFER_ADDR`, `VAULT_ADDR`, `http://127.0.0.1:8200`. */
+  address?: string;
+  /** Token; else `COFFER_TOKEN`, `VAULT_TOKEN`. */
+  token?: string;
+  /** Namespace (tenant) sent as `X-Vault-Namespace`; else `COFFER_NAMESPACE`, `VAULT_NAMESPACE`. */
+  namespace?: string;
+  /** KV v2 mount of `secrets`; else `COFFER_SECRETS_MOUNT`, `secret`. */
+  mount?: string;
+  /** Mount of the credentials engine; default `credentials`. */
+  credentialsMount?: string;
+  /** Default environment of `secrets` calls (e.g. `production`). */
+  env?: string;
+  /** The fetch to use; the global `fetch` by default (wrap it to add retries, logging or counting). */
+  fetch?: FetchLike;
+}
+
+/** The process environment when there is one (Node, Bun, Deno with permissions), else empty. */
+function environment(): Record<string, string | undefined> {
+  const process = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return process?.env ?? {};
+}
+
+function first(...values: (string | undefined)[]): string | undefined {
+  return values.find((v) => v !== undefined && v !== '');
+}
+
+/** A Coffer client: `client.secrets`, `client.credentials`, `client.leases`. */
+export class CofferClient {
+  /** Named developer secrets (KV v2). */
+  readonly secrets: Secrets;
+  /** Typed credentials. */
+  readonly credentials: Credentials;
+  /** Leases on credentials. */
+  readonly leases: Leases;
+  /** The server address requests go to. */
+  readonly address: string;
+  /** The namespace requests go to, if any. */
+  readonly namespace: string | undefined;
+
+  /** A client; the token is only required once a request is sent. */
+  constructor(options: CofferClientOptions = {}) {
+    const env = environment();
+    this.address = (first(options.address, env.COFFER_ADDR, env.VAULT_ADDR) ?? 'http://127.0.0.1:8200').replace(/\/+$/, '');
+    this.namespace = first(options.namespace, env.COFFER_NAMESPACE, env.VAULT_NAMESPACE);
+    const fetchImpl: FetchLike =
+      options.fetch ??
+      ((input, init) => {
+        if (typeof globalThis.fetch !== 'function') {
+          throw new CofferError(0, ['no global fetch: use Node 18+ or pass {fetch}'], 'config');
+        }
+        return globalThis.fetch(input, init);
+      });
+    const http = new Transport({
+      address: this.address,
+      token: first(options.token, env.COFFER_TOKEN, env.VAULT_TOKEN),
+      namespace: this.namespace,
+      fetch: fetchImpl,
+    });
+    this.secrets = new Secrets(http, first(options.mount, env.COFFER_SECRETS_MOUNT) ?? 'secret', options.env);
+    this.credentials = new Credentials(http, options.credentialsMount);
+    this.leases = new Leases(http, options.credentialsMount);
+  }
+}
+
+/** The seeds' name for the client (`new VSecureClient()`); the same as {@link CofferClient}. */
+export class VSecureClient extends CofferClient {}
