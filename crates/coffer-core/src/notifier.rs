@@ -600,6 +600,7 @@ mod tests {
             .ok(),
             Some(vec!["expired".to_owned(), "rotation-due".to_owned()])
         );
-        assert!(check_events(vec!["rotated".into()]).is_err());
+        assert!(check_events(vec!["rotated".into()]).is_ok());
+        assert!(check_events(vec!["rotation-late".into()]).is_err());
     }
 }

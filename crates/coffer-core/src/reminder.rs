@@ -22,8 +22,15 @@ use crate::node::Unsealed;
 use crate::notifier::Notification;
 use crate::{Error, Result};
 
-/// The events engines raise as reminders, in the order of their urgency.
-pub const REMINDER_EVENTS: [&str; 4] = ["rotation-due", "rotation-overdue", "expiring", "expired"];
+/// The events engines raise by themselves: the reminders in the order of their urgency, then
+/// `rotated` (the server rotated a self-rotating secret).
+pub const REMINDER_EVENTS: [&str; 5] = [
+    "rotation-due",
+    "rotation-overdue",
+    "expiring",
+    "expired",
+    "rotated",
+];
 
 /// What was sent about one item: the version, and the events already delivered for it.
 #[derive(Debug, Serialize, Deserialize)]

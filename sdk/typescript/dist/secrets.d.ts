@@ -37,6 +37,8 @@ export interface Secret {
     expiresIn?: string;
     /** The rotation policy, if any. */
     rotationPolicy?: RotationPolicy;
+    /** For a self-rotating secret (`coffer secrets create --generate N`): the value's size in bytes. */
+    generate?: number;
 }
 /** Options of `secrets.get`. */
 export interface GetSecretOptions {

@@ -11,7 +11,8 @@
  *   `delete_version_after`, so the server stops serving a version once it is that old.
  *
  * Reading a name without an environment looks at every candidate path in one batch read
- * (`POST /v1/sys/batch/read`): exactly one must exist.
+ * (`POST /v1/sys/batch/read`): exactly one must exist. Names found under no environment tag are
+ * then looked for under the mount's other top-level folders (custom environments like `qa`).
  */
 import { CofferError, invalidInput } from './errors.js';
 import { encodePath } from './http.js';
@@ -27,6 +28,7 @@ const KEY_EXPIRES = 'coffer:expires-in';
 const KEY_ROT_PERIOD = 'coffer:rotation-period';
 const KEY_ROT_NOTIFY = 'coffer:rotation-notify-before';
 const KEY_ROT_ENABLED = 'coffer:rotation-enabled';
+const KEY_GENERATE = 'coffer:generate';
 function checkName(name) {
     if (typeof name !== 'string' || !NAME.test(name)) {
         throw invalidInput('a secret name is 1 to 128 characters of A-Z a-z 0-9 . _ -');
@@ -105,6 +107,9 @@ function toSecret(name, path, read) {
             policy.notifyBefore = custom[KEY_ROT_NOTIFY];
         secret.rotationPolicy = policy;
     }
+    const generate = Number(custom[KEY_GENERATE]);
+    if (custom[KEY_GENERATE] && Number.isInteger(generate) && generate > 0)
+        secret.generate = generate;
     return secret;
 }
 /** `client.secrets`. */
@@ -264,52 +269,97 @@ export class Secrets {
     }
     /**
      * Finds each name's KV path with batch reads of `kind` (data or metadata): the path under
-     * `env` when given, else the one existing among `NAME` and `<env>/NAME` for every environment.
-     * Throws 404 naming the missing names, or an `ambiguous` error naming the environments.
+     * `env` when given, else the one existing among `NAME` and `<env>/NAME` for every environment
+     * tag, in one request. Only for names found nowhere, the mount's other top-level folders (custom
+     * environments such as `qa`) are listed and tried in a second one. A version that is deleted or
+     * expired still counts as existing (and is then a 404). Throws 404 naming the missing names, the
+     * server's status when reads were refused, or an `ambiguous` error naming the environments.
      */
     async #resolve(names, kind, env) {
-        const candidates = names.map((name) => env !== undefined ? [`${env}/${name}`] : [name, ...ENVIRONMENTS.map((e) => `${e}/${name}`)]);
-        const paths = candidates.flat().map((p) => this.#kv(kind, p));
-        const items = [];
-        for (let start = 0; start < paths.length; start += BATCH_LIMIT) {
-            const chunk = paths.slice(start, start + BATCH_LIMIT);
-            const reply = await this.#http.data('POST', 'sys/batch/read', {
-                body: { paths: chunk },
-            });
-            items.push(...(reply.responses ?? []));
-        }
         const request = { method: 'POST', path: 'sys/batch/read' };
+        const found = await this.#candidates(names, kind, env !== undefined ? [`${env}/`] : ['', ...ENVIRONMENTS.map((e) => `${e}/`)]);
+        const exists = (item) => (item.status === 200 || (kind === 'data' && item.status === 404)) && item.data !== undefined && item.data !== null;
+        const unresolved = names.filter((name) => !(found.get(name) ?? []).some((h) => exists(h.item)));
+        if (env === undefined && unresolved.length > 0) {
+            const extra = await this.#customEnvironments();
+            if (extra.length > 0) {
+                const more = await this.#candidates(unresolved, kind, extra.map((e) => `${e}/`));
+                for (const [name, hits] of more)
+                    found.get(name)?.push(...hits);
+            }
+        }
         const missing = [];
         const denied = [];
         const result = [];
-        let offset = 0;
-        names.forEach((name, i) => {
-            const paths = candidates[i] ?? [];
-            const mine = items.slice(offset, offset + paths.length);
-            offset += paths.length;
-            const hits = mine.map((item, j) => ({ path: paths[j] ?? '', item })).filter((h) => h.item.status === 200 && h.item.data);
+        for (const name of names) {
+            const mine = found.get(name) ?? [];
+            const hits = mine.filter((h) => exists(h.item));
             if (hits.length > 1) {
                 const envs = hits.map((h) => (h.path.includes('/') ? h.path.slice(0, h.path.lastIndexOf('/')) : '(none)'));
                 throw new CofferError(0, [`secret ${name} exists in several environments (${envs.join(', ')}): pass env to choose one`], 'ambiguous', request);
             }
             const hit = hits[0];
+            if (hit && hit.item.status !== 200) {
+                throw new CofferError(404, [`secret ${hit.path} has no current version (deleted or expired)`], 'http', request);
+            }
             if (hit) {
                 result.push(hit);
-                return;
+                continue;
             }
-            const refused = mine.find((item) => item.status !== 404);
+            const refused = mine.find((h) => h.item.status !== 404);
             if (refused)
-                denied.push(`${name}: ${(refused.errors ?? []).join('; ') || `status ${refused.status}`}`);
+                denied.push({ name, item: refused.item });
             else
                 missing.push(name);
-        });
-        if (denied.length > 0) {
-            const status = items.find((item) => item.status !== 200 && item.status !== 404)?.status ?? 403;
-            throw new CofferError(status, denied, 'http', request);
+        }
+        const firstDenied = denied[0];
+        if (firstDenied) {
+            const reasons = denied.map((d) => `${d.name}: ${(d.item.errors ?? []).join('; ') || `status ${d.item.status}`}`);
+            throw new CofferError(firstDenied.item.status, reasons, 'http', request);
         }
         if (missing.length > 0) {
             throw new CofferError(404, [`secret not found: ${missing.join(', ')}`], 'http', request);
         }
         return result;
+    }
+    /** Batch-reads `<prefix><name>` for every name and prefix (256 paths a request); by name. */
+    async #candidates(names, kind, prefixes) {
+        const wanted = names.flatMap((name) => prefixes.map((prefix) => ({ name, path: `${prefix}${name}` })));
+        const found = new Map(names.map((n) => [n, []]));
+        for (let start = 0; start < wanted.length; start += BATCH_LIMIT) {
+            const chunk = wanted.slice(start, start + BATCH_LIMIT);
+            const reply = await this.#http.data('POST', 'sys/batch/read', {
+                body: { paths: chunk.map((c) => this.#kv(kind, c.path)) },
+            });
+            const responses = reply.responses ?? [];
+            if (responses.length !== chunk.length) {
+                throw new CofferError(0, ['the batch read answered a different number of paths'], 'network', {
+                    method: 'POST',
+                    path: 'sys/batch/read',
+                });
+            }
+            chunk.forEach((c, i) => found.get(c.name)?.push({ path: c.path, item: responses[i] }));
+        }
+        return found;
+    }
+    /** Top-level folders of the mount that are not environment tags but could be environments. */
+    async #customEnvironments() {
+        let keys;
+        try {
+            keys = (await this.#http.data('GET', encodePath(`${this.#mount}/metadata`), {
+                query: { list: 'true' },
+            })).keys;
+        }
+        catch (error) {
+            if (error instanceof CofferError && (error.status === 404 || error.status === 403))
+                return [];
+            throw error;
+        }
+        if (!Array.isArray(keys))
+            return [];
+        return keys
+            .filter((k) => typeof k === 'string' && k.endsWith('/'))
+            .map((k) => k.slice(0, -1))
+            .filter((folder) => TAG.test(folder) && !ENVIRONMENTS.includes(folder));
     }
 }

@@ -220,6 +220,38 @@ describe('secrets as KV v2', () => {
     assert.deepEqual(secret.data, { username: 'app', password: 'pw' });
   });
 
+  it('a custom environment folder is found without naming it, in a second request', async () => {
+    await raw('POST', 'secret/data/qa/QA_ONLY', { data: { value: 'qa_value' } });
+    const counter = countingFetch();
+    const secret = await clientFor(server, { fetch: counter.fetch }).secrets.get('QA_ONLY');
+    assert.equal(secret.value, 'qa_value');
+    assert.equal(secret.env, 'qa');
+    assert.deepEqual(counter.calls.map((c) => c.method), ['POST', 'GET', 'POST']);
+  });
+
+  it('a secret whose current version is deleted is a 404, not another environment', async () => {
+    await client.secrets.create({ name: 'GONE', value: 'old' });
+    await client.secrets.create({ name: 'GONE', value: 'staging_value', env: 'staging' });
+    await raw('DELETE', 'secret/data/GONE');
+    // The deleted root secret still exists (it has metadata): the name stays ambiguous.
+    await assert.rejects(client.secrets.batchGet(['GONE']), (e: unknown) => e instanceof CofferError && e.code === 'ambiguous');
+    await raw('DELETE', 'secret/metadata/staging/GONE');
+    await assert.rejects(client.secrets.get('GONE'), (e: unknown) => {
+      assert.ok(e instanceof CofferError);
+      assert.equal(e.status, 404);
+      assert.match(e.message, /deleted or expired/);
+      return true;
+    });
+  });
+
+  it('a token that may read only production/* gets production secrets without naming the environment', async () => {
+    await raw('PUT', 'sys/policies/acl/prod-read', { policy: 'path "secret/data/production/*" { capabilities = ["read"] }' });
+    const token = (await raw('POST', 'auth/token/create', { policies: ['prod-read'] })).auth.client_token;
+    const prod = clientFor(server, { token });
+    assert.deepEqual(await prod.secrets.batchGet(['API_KEY']), { API_KEY: 'prod_key' });
+    await assert.rejects(prod.secrets.get('DATABASE_URL'), (e: unknown) => e instanceof CofferError && e.status === 403);
+  });
+
   it('bad input is refused before any request', async () => {
     const counter = countingFetch();
     const secrets = clientFor(server, { fetch: counter.fetch }).secrets;

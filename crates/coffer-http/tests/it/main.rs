@@ -13,6 +13,7 @@ mod grants;
 mod health;
 mod identity;
 mod keyring;
+mod kv_rotation;
 mod mounts;
 mod namespaces;
 mod policies;

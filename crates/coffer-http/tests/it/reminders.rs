@@ -341,8 +341,8 @@ async fn issue_5_webhook_gets_a_signed_body_with_retries_and_the_secret_never_sh
         (json!({"url": url}), "missing secret"),
         (json!({"secret": "s"}), "missing url"),
         (
-            json!({"url": url, "secret": "s", "events": ["rotated"]}),
-            "unknown event \"rotated\" (use rotation-due, rotation-overdue, expiring, expired)",
+            json!({"url": url, "secret": "s", "events": ["rotation-late"]}),
+            "unknown event \"rotation-late\" (use rotation-due, rotation-overdue, expiring, expired, rotated)",
         ),
     ] {
         let (status, _, reply) = node

@@ -36,6 +36,9 @@ pub(crate) const MAX_ATTEMPTS: usize = 64;
 /// Where the salt lives.
 const SALT_PATH: &str = "salt";
 
+/// Where the metadata records live (`meta/<id>`).
+const META_PREFIX: &str = "meta/";
+
 /// Salt length in bytes.
 const SALT_LEN: usize = 32;
 
@@ -157,7 +160,8 @@ impl Salt {
         }
     }
 
-    async fn load(view: &View) -> Result<Option<Salt>> {
+    /// The salt of the view's mount, if it was ever created.
+    pub(crate) async fn load(view: &View) -> Result<Option<Salt>> {
         let Some(bytes) = view.get(SALT_PATH).await.map_err(barrier_error)? else {
             return Ok(None);
         };
@@ -179,7 +183,7 @@ pub(crate) struct KeyId(String);
 impl KeyId {
     /// Where its metadata lives.
     pub(crate) fn meta_path(&self) -> String {
-        format!("meta/{}", self.0)
+        format!("{META_PREFIX}{}", self.0)
     }
 
     /// Where the value of `version` lives.
@@ -199,6 +203,13 @@ pub(crate) struct Snapshot {
     /// The metadata, or `None` for a key that does not exist.
     pub(crate) meta: Option<KeyMetadata>,
     stamp: Option<Stamp>,
+}
+
+/// One page of metadata records, and the cursor of the next page (`None` after the last).
+#[derive(Debug)]
+pub(crate) struct MetadataPage {
+    pub(crate) records: Vec<KeyMetadata>,
+    pub(crate) next: Option<String>,
 }
 
 /// What a write does to a key.
@@ -290,6 +301,32 @@ impl<'a> Keyspace<'a> {
         let path = self.key_id(key).meta_path();
         let now = self.view.get_stamped(&path).await.map_err(barrier_error)?;
         Ok(now.map(|(_, stamp)| stamp) == snapshot.stamp)
+    }
+
+    /// One page of at most `limit` metadata records in storage order, after the cursor `after`
+    /// (`None` for the first page). The order is that of the HMACed names, so it says nothing
+    /// about the names; memory stays bounded by `limit` however many keys there are.
+    pub(crate) async fn metadata_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<MetadataPage> {
+        let paths = self
+            .view
+            .scan(META_PREFIX, after, limit)
+            .await
+            .map_err(barrier_error)?;
+        let mut records = Vec::with_capacity(paths.len());
+        for path in &paths {
+            // A key removed between the scan and the read is simply gone.
+            if let Some(bytes) = self.view.get(path).await.map_err(barrier_error)? {
+                records.push(record::decode(path, &bytes)?);
+            }
+        }
+        let next = (paths.len() == limit)
+            .then(|| paths.last().cloned())
+            .flatten();
+        Ok(MetadataPage { records, next })
     }
 
     /// The value of `version` of `key`, if stored.

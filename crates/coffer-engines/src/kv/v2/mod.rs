@@ -9,14 +9,16 @@
 //! Module map: `data` (values and version operations), `metadata` (key settings, listing),
 //! `config` (mount settings), `keyspace` (storage layout and transactions), `record` (stored
 //! records and their codec), `wire` (reply shapes), `input` (Vault's weak field parsing),
-//! `duration` (Go durations), `patch` (JSON merge patch), `migrate` (upgrade from version 1).
+//! `duration` (Go durations), `patch` (JSON merge patch), `migrate` (upgrade from version 1),
+//! `rotation` (rotation reminders and self-rotating generated secrets, from custom metadata;
+//! the core's reminder pass is also the rotation pass).
 
 use std::borrow::Cow;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use coffer_barrier::View;
-use coffer_core::engine::{Engine, EngineRequest, MountInfo};
+use coffer_core::engine::{Engine, EngineRequest, EventPage, MountInfo};
 use coffer_core::{Error, Operation, Reply, Response, Result};
 use tokio::sync::OnceCell;
 
@@ -32,6 +34,7 @@ mod metadata;
 mod migrate;
 mod patch;
 mod record;
+mod rotation;
 mod wire;
 
 /// The versioned key/value engine of one mount.
@@ -59,6 +62,18 @@ impl KvV2Engine {
             .get_or_try_init(|| Salt::load_or_create(view))
             .await?;
         Ok(Keyspace::new(view, salt))
+    }
+
+    /// The mount's storage if it ever held anything (a salt exists); creates nothing.
+    async fn existing_keyspace<'a>(&self, view: &'a View) -> Result<Option<Keyspace<'a>>> {
+        if let Some(salt) = self.salt.get() {
+            return Ok(Some(Keyspace::new(view, salt)));
+        }
+        let Some(salt) = Salt::load(view).await? else {
+            return Ok(None);
+        };
+        let salt = self.salt.get_or_init(|| async { salt }).await;
+        Ok(Some(Keyspace::new(view, salt)))
     }
 }
 
@@ -150,6 +165,20 @@ impl Engine for KvV2Engine {
     async fn token_revoked(&self, _token_scope: &str, _storage: &View) -> Result<()> {
         // Nothing here belongs to a token.
         Ok(())
+    }
+
+    /// Rotation reminders from the secrets' custom metadata; this pass also rotates the
+    /// secrets the server generates (see `rotation`).
+    async fn reminders(
+        &self,
+        storage: &View,
+        now: SystemTime,
+        after: Option<&str>,
+    ) -> Result<EventPage> {
+        let Some(keyspace) = self.existing_keyspace(storage).await? else {
+            return Ok(EventPage::default());
+        };
+        rotation::page(&keyspace, &self.mount_path, now, after).await
     }
 }
 

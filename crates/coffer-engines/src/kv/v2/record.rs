@@ -36,6 +36,11 @@ impl Timestamp {
         Timestamp::clamped(since.as_secs(), since.subsec_nanos())
     }
 
+    /// The instant it stands for.
+    pub(crate) fn to_system(self) -> SystemTime {
+        UNIX_EPOCH + Duration::new(self.secs, self.nanos)
+    }
+
     /// This time plus `secs` seconds (saturating at the last representable instant).
     pub(crate) fn plus_secs(self, secs: u64) -> Timestamp {
         Timestamp::clamped(self.secs.saturating_add(secs), self.nanos)
