@@ -100,6 +100,10 @@ pub(crate) enum Command {
     /// Create, list, look up and delete namespaces (tenants) below the current namespace.
     #[command(subcommand)]
     Namespace(NamespaceCommand),
+    /// Run a command with secrets as environment variables (`coffer run -- CMD ARGS`).
+    Run(crate::commands::run::RunArgs),
+    /// Render a template's `coffer://mount/path#field` references into a file (mode 0600).
+    Inject(crate::commands::inject::InjectArgs),
 }
 
 /// `coffer namespace …`, like `bao namespace …`.

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Sealed | Outcome::Failure) => ExitCode::from(2),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             eprintln!("Error: {error:#}");
             ExitCode::from(exit_code(&error))
@@ -140,6 +141,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Lease(command) => {
             commands::lease::run(&connection::client(&cli.client)?, format, command).await
         }
+        Command::Run(args) => commands::run::run(&cli.client, args).await,
+        Command::Inject(args) => commands::inject::run(&cli.client, args).await,
         Command::Namespace(command) => {
             commands::namespace::run(&connection::client(&cli.client)?, format, command).await
         }

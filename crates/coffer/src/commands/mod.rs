@@ -7,11 +7,16 @@ pub(crate) mod auth;
 pub(crate) mod credentials;
 pub(crate) mod data;
 pub(crate) mod generic;
+pub(crate) mod inject;
 pub(crate) mod kv;
 pub(crate) mod lease;
 pub(crate) mod namespace;
 pub(crate) mod operator;
 pub(crate) mod policy;
+pub(crate) mod run;
+pub(crate) mod secret_cache;
+pub(crate) mod secret_read;
+pub(crate) mod secret_ref;
 pub(crate) mod secrets;
 pub(crate) mod token;
 
@@ -33,6 +38,8 @@ pub(crate) enum Outcome {
     /// Exit 2 after the command said why on stderr, as Vault's CLI does for
     /// `No value found at …` and other failures that are not API errors.
     Failure,
+    /// Exit with this code: the command `coffer run` ran exited with it.
+    Exit(u8),
 }
 
 /// Prints a `-field` value the way Vault does: raw text, with a newline only on a terminal.

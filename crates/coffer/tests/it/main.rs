@@ -15,6 +15,7 @@ mod kv_http;
 mod leases;
 mod lifecycle;
 mod namespaces_cli;
+mod run_cli;
 mod server;
 mod support;
 mod tidy;
