@@ -9,9 +9,11 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::reminders::{Captured, receiver, verify_signature};
 use crate::support::Node;
 
 const DAY: Duration = Duration::from_secs(86_400);
+const HOOK_SECRET: &str = "whsec-kv-rotation-NEVER-SHOWN";
 
 /// An unsealed node with a KV version 2 mount at `secret/` and a file audit device in `dir`;
 /// returns the audit log's path.
@@ -405,6 +407,85 @@ async fn issue_7_reminders_page_through_many_secrets() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 300);
+}
+
+#[tokio::test]
+async fn issue_7_rotated_reaches_webhooks_and_no_value_reaches_the_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _log) = node_with_kv(&dir).await;
+    let (url, mut received) = receiver(0).await;
+    let (status, _, reply) = node
+        .send(
+            "POST",
+            "/v1/sys/notifiers/ops",
+            Some(&node.root),
+            Some(json!({"url": url, "secret": HOOK_SECRET, "events": ["rotated"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{reply}");
+    create(
+        &node,
+        "production/DB_KEY",
+        "initial-NEVER-LOGGED",
+        json!({"coffer:rotation-period": "30d", "coffer:generate": "24"}),
+    )
+    .await;
+    create(
+        &node,
+        "production/BROKEN",
+        "x",
+        json!({"coffer:rotation-period": "1x"}),
+    )
+    .await;
+
+    node.clock.advance(30 * DAY);
+    assert_eq!(
+        deliver(&node).await,
+        1,
+        "rotated (rotation-due was skipped over)"
+    );
+    node.core.wait_for_webhooks().await;
+    let (version, value) = latest(&node, "production/DB_KEY").await;
+    assert_eq!(version, 2);
+    assert_generated(&value, 24);
+
+    let (headers, body) = received.try_recv().expect("the webhook got the event");
+    assert!(received.try_recv().is_err(), "one event, one request");
+    let signature = headers["x-coffer-signature"]
+        .to_str()
+        .expect("an ASCII signature");
+    assert!(verify_signature(HOOK_SECRET, &body, signature));
+    let event: Value = serde_json::from_slice(&body).expect("a JSON body");
+    assert_eq!(event["event"], "rotated");
+    assert_eq!(event["credential"], "production/DB_KEY");
+    assert_eq!(event["type"], "secret");
+    assert_eq!(event["version"], 2);
+    assert_eq!(event["mount"], "secret/");
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        !text.contains(&value) && !text.contains("NEVER-LOGGED"),
+        "{text}"
+    );
+
+    // The bad secret is named in a warning, with the setting that cannot be read.
+    let logged = logs.text();
+    let warning = logged
+        .lines()
+        .find(|line| line.contains("rotation metadata cannot be read"))
+        .unwrap_or_else(|| panic!("no warning in {logged}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("production/BROKEN"), "{warning}");
+    assert!(warning.contains("coffer:rotation-period"), "{warning}");
+    assert!(logged.contains("generated secret rotated"), "{logged}");
+    assert!(!logged.contains(&value) && !logged.contains("NEVER-LOGGED"));
 }
 
 /// `value` is `length` bytes in base64url without padding.

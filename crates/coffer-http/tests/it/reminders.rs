@@ -248,7 +248,9 @@ type Seen = mpsc::UnboundedSender<(HeaderMap, Bytes)>;
 
 /// A webhook receiver on 127.0.0.1 that answers 500 to its first `failures` requests, then 204;
 /// returns its URL and the requests it receives.
-async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
+pub(crate) async fn receiver(
+    failures: usize,
+) -> (String, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let count = Arc::new(Mutex::new(0usize));
     let handler = move |headers: HeaderMap, body: Bytes| {
@@ -279,7 +281,7 @@ async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(HeaderMa
 /// Captures every log line written while the guard lives (on this thread: the test runtime
 /// is single-threaded, so spawned deliveries log here too).
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -296,12 +298,12 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }
 
-fn verify_signature(secret: &str, body: &[u8], header: &str) -> bool {
+pub(crate) fn verify_signature(secret: &str, body: &[u8], header: &str) -> bool {
     let Some(hex_mac) = header.strip_prefix("sha256=") else {
         return false;
     };
