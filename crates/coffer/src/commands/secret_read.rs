@@ -222,11 +222,13 @@ impl Reader {
 
     async fn batch(&self, paths: &[String]) -> anyhow::Result<Vec<Option<Map<String, Value>>>> {
         let body = json!({ "paths": paths });
-        let reply = self
-            .client
-            .raw("POST", "sys/batch/read", Some(&body))
-            .await
-            .context("reading secrets (sys/batch/read)")?;
+        let reply = match self.client.raw("POST", "sys/batch/read", Some(&body)).await {
+            Ok(reply) if reply.status == 404 => return self.one_by_one(paths).await,
+            Err(error) if matches!(error.status(), Some(404 | 405)) => {
+                return self.one_by_one(paths).await;
+            }
+            other => other.context("reading secrets (sys/batch/read)")?,
+        };
         let responses = reply
             .body
             .as_ref()
@@ -245,6 +247,28 @@ impl Reader {
             .zip(responses)
             .map(|(path, response)| batch_item(path, response))
             .collect()
+    }
+
+    /// Reads each path on its own, for servers without `sys/batch/read` (Vault, OpenBao).
+    async fn one_by_one(
+        &self,
+        paths: &[String],
+    ) -> anyhow::Result<Vec<Option<Map<String, Value>>>> {
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let envelope = self
+                .client
+                .read(path)
+                .await
+                .with_context(|| format!("reading {path}"))?;
+            let data = envelope.and_then(|e| e.data).map(Value::Object);
+            let item = match data {
+                Some(data) => json!({ "status": 200, "data": data }),
+                None => json!({ "status": 404 }),
+            };
+            out.push(batch_item(path, &item)?);
+        }
+        Ok(out)
     }
 }
 

@@ -129,6 +129,10 @@ async fn issue_7_run_exports_secrets_and_passes_exit_codes_through() {
         "{lines:?}"
     );
 
+    // Everything after `--` is the command's, flags included.
+    let out = cli.run(&["run", "--", "sh", "-c", "echo \"$1\"", "sh", "-format=json"]);
+    assert_eq!(stdout(&out), "-format=json\n", "{}", stderr(&out));
+
     // Exit codes: as given, 128+N for a signal, 127 for a missing command.
     let out = cli.run(&["run", "--", "sh", "-c", "exit 7"]);
     assert_eq!(code(&out), Some(7), "{}", stderr(&out));
@@ -427,4 +431,45 @@ async fn issue_7_cache_serves_secrets_when_the_server_is_gone() {
     .expect("run");
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
     drop(dir);
+}
+
+#[test]
+fn issue_7_run_and_inject_work_against_openbao_without_batch_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let peer = crate::support::BaoServer::dev(dir.path());
+    let put = crate::support::bao(
+        &home,
+        &peer.addr,
+        Some("root"),
+        &["kv", "put", "secret/production/API_KEY", "value=bao-key-1"],
+    );
+    assert_eq!(code(&put), Some(0), "{}", stderr(&put));
+
+    // OpenBao has no sys/batch/read: the reads fall back to one request per secret.
+    let out = command_for(
+        &home,
+        &peer.addr,
+        &["run", "-env", "production", "--", "env"],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run");
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(env_lines(&out).contains(&"API_KEY=bao-key-1".to_owned()));
+
+    let template = dir.path().join("t.tmpl");
+    std::fs::write(&template, "K=coffer://secret/production/API_KEY").expect("template");
+    let output = dir.path().join("t.out");
+    let (t, o) = (template.display().to_string(), output.display().to_string());
+    let out = command_for(&home, &peer.addr, &["inject", "-i", &t, "-o", &o])
+        .stdin(Stdio::null())
+        .output()
+        .expect("inject");
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&output).expect("out"),
+        "K=bao-key-1"
+    );
 }
