@@ -221,11 +221,19 @@ async fn secret_events(
         Due::Passed(at) if schedule.generate.is_none() => {
             events.push(event("rotation-overdue", current, at, PERIOD_SOURCE));
         }
-        Due::Passed(_) => {
-            if let Some(rotated) = rotate(keyspace, meta, now).await? {
-                events.push(event("rotated", rotated, now, GENERATE_SOURCE));
-            }
-        }
+        Due::Passed(_) => match rotate(keyspace, meta, now).await {
+            Ok(Some(rotated)) => events.push(event("rotated", rotated, now, GENERATE_SOURCE)),
+            Ok(None) => {}
+            Err(Error::Sealed) => return Err(Error::Sealed),
+            // One secret that cannot be written now (e.g. too many racing writers) does not
+            // stop the pass; it is tried again next time.
+            Err(error) => tracing::warn!(
+                mount,
+                secret = %meta.key,
+                %error,
+                "rotating the generated secret failed; it is tried again next pass"
+            ),
+        },
     }
     Ok(events)
 }
