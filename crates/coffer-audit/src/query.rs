@@ -350,6 +350,8 @@ impl FromStr for Action {
         ]
         .into_iter()
         .find(|a| a.as_str() == name)
+        // v-secure's `--action accessed` is a read.
+        .or((name == "accessed").then_some(Action::Read))
         .ok_or_else(|| unknown("action", name))
     }
 }
@@ -733,6 +735,8 @@ mod tests {
         ] {
             assert_eq!(a.as_str().parse::<Action>().ok(), Some(a));
         }
+        // v-secure's `audit:logs --action accessed` means reads.
+        assert_eq!("accessed".parse::<Action>().ok(), Some(Action::Read));
         assert_eq!("failure".parse::<Outcome>().ok(), Some(Outcome::Failure));
         assert!(matches!(
             "secret".parse::<Resource>(),

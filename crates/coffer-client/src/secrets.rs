@@ -530,32 +530,48 @@ impl SecretsApi<'_> {
         }))
     }
 
-    /// The folders at the top of the mount (candidate environments), plus the known
-    /// environment names; a listing the token may not do leaves only the known names.
-    async fn environments(&self) -> Result<BTreeSet<String>> {
-        let mut envs: BTreeSet<String> = ENVIRONMENT_TAGS.iter().map(|s| (*s).to_owned()).collect();
+    /// Where `name` may live when no environment is given: from one listing of the mount's
+    /// top level, `name` if it is there and `<folder>/name` for every folder; when the token
+    /// may not list, `name` and `<env>/name` for the known environment names.
+    async fn candidates(&self, names: &[&str]) -> Result<Vec<(usize, String)>> {
         let path = format!("{}/metadata/", self.mount);
-        match self.client.send("LIST", &path, &[], None, None).await {
-            Ok(reply) => {
-                let keys = reply
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.pointer("/data/keys"))
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                for key in keys {
-                    if let Some(folder) = key.as_str().and_then(|k| k.strip_suffix('/'))
-                        && validate_tag(folder).is_ok()
-                    {
-                        envs.insert(folder.to_owned());
-                    }
+        let (top, folders): (BTreeSet<String>, Vec<String>) =
+            match self.client.send("LIST", &path, &[], None, None).await {
+                Ok(reply) => {
+                    let keys: Vec<String> = reply
+                        .body
+                        .as_ref()
+                        .and_then(|b| b.pointer("/data/keys"))
+                        .and_then(Value::as_array)
+                        .map(|k| {
+                            k.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let folders = keys
+                        .iter()
+                        .filter_map(|k| k.strip_suffix('/'))
+                        .filter(|f| validate_tag(f).is_ok())
+                        .map(str::to_owned)
+                        .collect();
+                    (keys.into_iter().collect(), folders)
                 }
+                Err(Error::Api { status: 403, .. }) => (
+                    names.iter().map(|n| (*n).to_owned()).collect(),
+                    ENVIRONMENT_TAGS.iter().map(|s| (*s).to_owned()).collect(),
+                ),
+                Err(e) => return Err(e),
+            };
+        let mut out = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if top.contains(*name) {
+                out.push((i, (*name).to_owned()));
             }
-            Err(Error::Api { status: 403, .. }) => {}
-            Err(e) => return Err(e),
+            out.extend(folders.iter().map(|f| (i, secret_path(name, Some(f)))));
         }
-        Ok(envs)
+        Ok(out)
     }
 
     /// One `sys/batch/read` of data paths: per path, its status and data.
@@ -601,15 +617,21 @@ impl SecretsApi<'_> {
             let env = environment_of(Some(env), &[])?;
             return Ok(secret_path(name, env.as_deref()));
         }
-        let envs: Vec<String> = self.environments().await?.into_iter().collect();
-        let mut candidates = vec![name.to_owned()];
-        candidates.extend(envs.iter().map(|e| secret_path(name, Some(e))));
+        let candidates: Vec<String> = self
+            .candidates(&[name])
+            .await?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
         let found = self.existing(&candidates).await?;
         self.choose(name, found)
     }
 
     /// The candidates that exist (readable now, or with metadata showing deleted versions).
     async fn existing(&self, candidates: &[String]) -> Result<Vec<String>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
         let replies = self.batch(candidates).await?;
         Ok(candidates
             .iter()
@@ -732,20 +754,14 @@ impl SecretsApi<'_> {
             Some(e) => environment_of(Some(e), &[])?,
             None => None,
         };
-        let envs: Vec<String> = match &env {
-            Some(_) => Vec::new(),
-            None => self.environments().await?.into_iter().collect(),
+        let candidates: Vec<(usize, String)> = match &env {
+            Some(e) => names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (i, secret_path(name, Some(e))))
+                .collect(),
+            None => self.candidates(names).await?,
         };
-        let mut candidates: Vec<(usize, String)> = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            match &env {
-                Some(e) => candidates.push((i, secret_path(name, Some(e)))),
-                None => {
-                    candidates.push((i, (*name).to_owned()));
-                    candidates.extend(envs.iter().map(|e| (i, secret_path(name, Some(e)))));
-                }
-            }
-        }
         let paths: Vec<String> = candidates.iter().map(|(_, p)| p.clone()).collect();
         let replies = self.batch(&paths).await?;
         let mut out = BTreeMap::new();
@@ -756,24 +772,23 @@ impl SecretsApi<'_> {
                 .filter(|((j, _), _)| *j == i)
                 .map(|((_, p), r)| (p, r))
                 .collect();
+            let denied = mine.iter().any(|(_, (status, _))| *status == 403);
             let present: Vec<(&String, &(u16, Option<Value>))> = mine
                 .into_iter()
-                .filter(|(_, (status, data))| {
-                    *status == 200 || *status == 403 || (*status == 404 && data.is_some())
-                })
+                .filter(|(_, (status, data))| *status == 200 || (*status == 404 && data.is_some()))
                 .collect();
-            let path = self.choose(name, present.iter().map(|(p, _)| (*p).clone()).collect())?;
-            let Some((_, (status, data))) = present.into_iter().find(|(p, _)| **p == path) else {
-                continue;
-            };
-            if *status == 403 {
+            if present.is_empty() && denied {
                 return Err(Error::Api {
                     method: "POST".into(),
                     url: format!("{}/v1/sys/batch/read", self.client.address()),
                     status: 403,
-                    errors: vec![format!("permission denied reading {name}")],
+                    errors: vec![format!("permission denied reading secret {name}")],
                 });
             }
+            let path = self.choose(name, present.iter().map(|(p, _)| (*p).clone()).collect())?;
+            let Some((_, (status, data))) = present.into_iter().find(|(p, _)| **p == path) else {
+                continue;
+            };
             let value = data
                 .as_ref()
                 .filter(|_| *status == 200)

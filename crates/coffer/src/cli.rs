@@ -447,6 +447,9 @@ pub(crate) enum SecretsCommand {
         /// The grant id.
         id: String,
     },
+    /// Named secrets: create, update, get, list-secrets, versions, diff, rollback, delete.
+    #[command(flatten)]
+    Store(crate::commands::secrets_store::StoreCommand),
 }
 
 /// `coffer audit …`.
@@ -1086,10 +1089,30 @@ pub(crate) struct LeaseCreateArgs {
 pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut passthrough = false;
-    for arg in args {
+    let mut command_seen = false;
+    let mut flag_value_next = false;
+    for (index, arg) in args.into_iter().enumerate() {
         if passthrough {
             out.push(arg);
             continue;
+        }
+        // v-secure's colon spellings: `secrets:create` is `secrets create`, `audit:logs` is
+        // `audit logs`; `secrets:list` is `secrets list-secrets` (`secrets list` lists mounts).
+        // Only the command word is rewritten: the first argument that is neither a flag nor
+        // the value of a global flag given as `-address VALUE`.
+        let text = arg.to_str().unwrap_or("");
+        let takes_value = matches!(
+            text.trim_start_matches('-'),
+            "address" | "format" | "ca-cert" | "namespace"
+        ) && text.starts_with('-');
+        let is_value = std::mem::replace(&mut flag_value_next, takes_value);
+        if index > 0 && !command_seen && !is_value && !text.starts_with('-') {
+            command_seen = true;
+            if let Some((group, sub)) = arg.to_str().and_then(colon_command) {
+                out.push(OsString::from(group));
+                out.push(OsString::from(sub));
+                continue;
+            }
         }
         let rewritten = match arg.to_str() {
             Some("--") => {
@@ -1104,6 +1127,24 @@ pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<Os
         out.push(rewritten.unwrap_or(arg));
     }
     out
+}
+
+/// `group:sub` (lowercase letters and dashes) split in two, with `secrets:list` mapped to
+/// `secrets list-secrets`.
+fn colon_command(text: &str) -> Option<(&str, &str)> {
+    let (group, sub) = text.split_once(':')?;
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.starts_with(|c: char| c.is_ascii_lowercase())
+            && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    };
+    if !word(group) || !word(sub) {
+        return None;
+    }
+    Some(match (group, sub) {
+        ("secrets", "list") => ("secrets", "list-secrets"),
+        other => other,
+    })
 }
 
 fn is_single_dash_long_flag(text: &str) -> bool {
@@ -1127,6 +1168,59 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn colon_spellings_name_the_command() {
+        check(
+            &[
+                "coffer",
+                "secrets:create",
+                "API_KEY",
+                "v",
+                "--tags",
+                "production,api",
+            ],
+            &[
+                "coffer",
+                "secrets",
+                "create",
+                "API_KEY",
+                "v",
+                "--tags",
+                "production,api",
+            ],
+        );
+        check(
+            &["coffer", "secrets:list"],
+            &["coffer", "secrets", "list-secrets"],
+        );
+        check(
+            &[
+                "coffer",
+                "-address",
+                "http://a:1",
+                "audit:logs",
+                "-format=json",
+            ],
+            &[
+                "coffer",
+                "--address",
+                "http://a:1",
+                "audit",
+                "logs",
+                "--format=json",
+            ],
+        );
+        // Only the command word: a value spelled like a command stays as it is.
+        check(
+            &["coffer", "secrets", "create", "X", "secrets:list"],
+            &["coffer", "secrets", "create", "X", "secrets:list"],
+        );
+        check(
+            &["coffer", "kv", "get", "a:b"],
+            &["coffer", "kv", "get", "a:b"],
+        );
     }
 
     #[test]

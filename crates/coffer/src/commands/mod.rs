@@ -18,6 +18,7 @@ pub(crate) mod secret_cache;
 pub(crate) mod secret_read;
 pub(crate) mod secret_ref;
 pub(crate) mod secrets;
+pub(crate) mod secrets_store;
 pub(crate) mod token;
 
 use std::io::{BufRead as _, IsTerminal as _};

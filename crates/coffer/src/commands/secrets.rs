@@ -22,6 +22,7 @@ pub(crate) async fn run(
         SecretsCommand::Tune(args) => tune(client, args).await,
         SecretsCommand::GrantAccess(args) => grant_access(client, format, args).await,
         SecretsCommand::Grants => grants(client, format).await,
+        SecretsCommand::Store(command) => super::secrets_store::run(client, format, command).await,
         SecretsCommand::RevokeGrant { id } => {
             client.delete(&format!("sys/grants/{}", id.trim())).await?;
             output::line(&format!("Success! Revoked grant {}", id.trim()));
@@ -79,6 +80,21 @@ async fn grant_access(
     if name.is_empty() {
         anyhow::bail!("a secret name is required");
     }
+    // A named secret (`DATABASE_URL`) may live under its environment (`production/…`): grant
+    // on the path it has. A path with `/` is taken as given.
+    let resolved;
+    let name = if coffer_client::secrets::validate_name(name).is_ok() {
+        match client.secrets_at(&args.mount).resolve(name, None).await {
+            Ok(path) => {
+                resolved = path;
+                resolved.as_str()
+            }
+            Err(coffer_client::Error::SecretNotFound { .. }) => name,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        name
+    };
     let mut body = Map::new();
     body.insert("identity".into(), json!(identity));
     body.insert(

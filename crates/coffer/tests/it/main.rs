@@ -16,6 +16,7 @@ mod leases;
 mod lifecycle;
 mod namespaces_cli;
 mod run_cli;
+mod secrets_guide;
 mod server;
 mod support;
 mod tidy;
