@@ -450,6 +450,10 @@ pub(crate) enum SecretsCommand {
     /// Named secrets: create, update, get, list-secrets, versions, diff, rollback, delete.
     #[command(flatten)]
     Store(crate::commands::secrets_store::StoreCommand),
+    /// Export named secrets to a dotenv, JSON or YAML file, optionally encrypted.
+    Export(crate::commands::transfer::ExportArgs),
+    /// Import named secrets from a file; refuses existing secrets unless -overwrite.
+    Import(crate::commands::transfer::ImportArgs),
 }
 
 /// `coffer audit …`.

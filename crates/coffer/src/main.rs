@@ -8,6 +8,7 @@ mod config;
 mod connection;
 mod output;
 mod server;
+mod transfer;
 
 use std::process::ExitCode;
 

@@ -20,6 +20,7 @@ pub(crate) mod secret_ref;
 pub(crate) mod secrets;
 pub(crate) mod secrets_store;
 pub(crate) mod token;
+pub(crate) mod transfer;
 
 use std::io::{BufRead as _, IsTerminal as _};
 

@@ -22,6 +22,8 @@ pub(crate) async fn run(
         SecretsCommand::Tune(args) => tune(client, args).await,
         SecretsCommand::GrantAccess(args) => grant_access(client, format, args).await,
         SecretsCommand::Grants => grants(client, format).await,
+        SecretsCommand::Export(args) => super::transfer::export(client, args).await,
+        SecretsCommand::Import(args) => super::transfer::import(client, args).await,
         SecretsCommand::Store(command) => super::secrets_store::run(client, format, command).await,
         SecretsCommand::RevokeGrant { id } => {
             client.delete(&format!("sys/grants/{}", id.trim())).await?;

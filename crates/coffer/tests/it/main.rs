@@ -20,3 +20,4 @@ mod secrets_guide;
 mod server;
 mod support;
 mod tidy;
+mod transfer_cli;
