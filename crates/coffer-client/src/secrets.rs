@@ -623,22 +623,37 @@ impl SecretsApi<'_> {
             .into_iter()
             .map(|(_, p)| p)
             .collect();
-        let found = self.existing(&candidates).await?;
+        let found = self.existing(name, &candidates).await?;
         self.choose(name, found)
     }
 
-    /// The candidates that exist (readable now, or with metadata showing deleted versions).
-    async fn existing(&self, candidates: &[String]) -> Result<Vec<String>> {
+    /// The candidates that exist (readable now, or with metadata showing deleted versions);
+    /// when none does and some could not be read for lack of permission, that 403.
+    async fn existing(&self, name: &str, candidates: &[String]) -> Result<Vec<String>> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
         let replies = self.batch(candidates).await?;
-        Ok(candidates
+        let denied = replies.iter().any(|(status, _)| *status == 403);
+        let found: Vec<String> = candidates
             .iter()
             .zip(replies)
             .filter(|(_, (status, data))| *status == 200 || (*status == 404 && data.is_some()))
             .map(|(p, _)| p.clone())
-            .collect())
+            .collect();
+        if found.is_empty() && denied {
+            return Err(self.denied(name));
+        }
+        Ok(found)
+    }
+
+    fn denied(&self, name: &str) -> Error {
+        Error::Api {
+            method: "POST".into(),
+            url: format!("{}/v1/sys/batch/read", self.client.address()),
+            status: 403,
+            errors: vec![format!("permission denied reading secret {name}")],
+        }
     }
 
     fn choose(&self, name: &str, found: Vec<String>) -> Result<String> {
@@ -778,12 +793,7 @@ impl SecretsApi<'_> {
                 .filter(|(_, (status, data))| *status == 200 || (*status == 404 && data.is_some()))
                 .collect();
             if present.is_empty() && denied {
-                return Err(Error::Api {
-                    method: "POST".into(),
-                    url: format!("{}/v1/sys/batch/read", self.client.address()),
-                    status: 403,
-                    errors: vec![format!("permission denied reading secret {name}")],
-                });
+                return Err(self.denied(name));
             }
             let path = self.choose(name, present.iter().map(|(p, _)| (*p).clone()).collect())?;
             let Some((_, (status, data))) = present.into_iter().find(|(p, _)| **p == path) else {

@@ -17,6 +17,7 @@ mod lifecycle;
 mod namespaces_cli;
 mod run_cli;
 mod secrets_guide;
+mod secrets_sdk;
 mod server;
 mod support;
 mod tidy;
