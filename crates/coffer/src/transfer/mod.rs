@@ -7,7 +7,7 @@
 //! coffer_export: 1
 //! secrets:
 //!   - name: API_KEY
-//!     env: production            # absent for a secret without an environment
+//!     env: production            # absent: from an environment tag; null: none
 //!     value: "..."               # or `data: {k: v}` for a secret with other keys
 //!     tags: [api, production]
 //!     metadata: {owner: backend-team}
@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::{Context as _, bail};
+use coffer_client::secrets::ENVIRONMENT_TAGS;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
@@ -319,8 +320,20 @@ fn put_data(out: &mut Map<String, Value>, data: &Map<String, Value>) {
 fn secret_to_value(secret: &ExportedSecret) -> Value {
     let mut out = Map::new();
     out.insert("name".to_owned(), Value::String(secret.name.clone()));
-    if let Some(env) = &secret.env {
-        out.insert("env".to_owned(), Value::String(env.clone()));
+    match &secret.env {
+        Some(env) => {
+            out.insert("env".to_owned(), Value::String(env.clone()));
+        }
+        // An explicit null keeps a secret outside any environment even if it carries an
+        // environment tag (an absent `env` would take it from the tag on import).
+        None if secret
+            .tags()
+            .iter()
+            .any(|tag| ENVIRONMENT_TAGS.contains(tag)) =>
+        {
+            out.insert("env".to_owned(), Value::Null);
+        }
+        None => {}
     }
     put_data(&mut out, &secret.data);
     let tags: Vec<Value> = secret
@@ -430,7 +443,8 @@ fn secret_from_value(item: Value, at: &str) -> anyhow::Result<ExportedSecret> {
     if !valid_name(&name) {
         bail!("{at}.name: {name:?} is not a valid secret name ([A-Za-z0-9._-], 1 to 128)");
     }
-    let env = string_field(&mut item, "env", at)?;
+    let env_given = item.contains_key("env");
+    let mut env = string_field(&mut item, "env", at)?;
     if let Some(env) = &env
         && !valid_name(env)
     {
@@ -511,6 +525,25 @@ fn secret_from_value(item: Value, at: &str) -> anyhow::Result<ExportedSecret> {
             custom_metadata.insert(GENERATE_KEY.to_owned(), n.to_string());
         }
         Some(_) => bail!("{at}.generate: expected a positive number of bytes"),
+    }
+    if !env_given {
+        // As `coffer secrets create --tags production`: the environment comes from the tags.
+        let tags = custom_metadata
+            .get(TAGS_KEY)
+            .map(String::as_str)
+            .unwrap_or("");
+        let found: Vec<&str> = tags
+            .split(',')
+            .filter(|tag| ENVIRONMENT_TAGS.contains(tag))
+            .collect();
+        match found.as_slice() {
+            [] => {}
+            [one] => env = Some((*one).to_owned()),
+            many => bail!(
+                "{at}: several environment tags ({}): give env (null for none)",
+                many.join(", ")
+            ),
+        }
     }
     let versions = match item.remove("versions") {
         None | Some(Value::Null) => None,
@@ -707,6 +740,35 @@ mod tests {
         check(
             "{\n  \"coffer_export\": 1,\n  oops\n}",
             "not valid JSON: key must be a string at line 3 column 3",
+        );
+    }
+
+    #[test]
+    fn environment_from_tags_unless_env_is_given() {
+        let parsed = parse(
+            r#"{"coffer_export": 1, "secrets": [
+                {"name": "A", "value": "x", "tags": ["api", "production"]},
+                {"name": "B", "value": "x", "tags": ["production"], "env": null},
+                {"name": "C", "value": "x", "tags": ["production"], "env": "staging"}
+            ]}"#,
+            FileFormat::Json,
+            None,
+        )
+        .expect("parses");
+        let paths: Vec<String> = parsed.iter().map(ExportedSecret::path).collect();
+        assert_eq!(paths, ["production/A", "B", "staging/C"]);
+        let text = render_document(&parsed, FileFormat::Json);
+        let back = parse(&text, FileFormat::Json, None).expect("parses");
+        assert_eq!(summary(&back), summary(&parsed));
+        let error = parse(
+            r#"{"coffer_export": 1, "secrets": [{"name": "A", "value": "x", "tags": ["dev", "prod"]}]}"#,
+            FileFormat::Json,
+            None,
+        )
+        .expect_err("two environments");
+        assert_eq!(
+            error.to_string(),
+            "secrets[0]: several environment tags (dev, prod): give env (null for none)"
         );
     }
 
