@@ -183,9 +183,12 @@ pub(crate) async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<
         } else {
             String::new()
         };
+        let count = match conflicts.len() {
+            1 => "1 secret already exists".to_owned(),
+            n => format!("{n} secrets already exist"),
+        };
         bail!(
-            "{} secrets already exist in {mount}/: {}{more}; nothing was imported (use -overwrite to write a new version of each)",
-            conflicts.len(),
+            "{count} in {mount}/: {}{more}; nothing was imported (use -overwrite to write a new version of each)",
             shown.join(", ")
         );
     }

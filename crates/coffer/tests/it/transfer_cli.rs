@@ -367,6 +367,27 @@ fn issue_7_encrypted_export_round_trip_and_wrong_passphrase() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(target.snapshot(), before);
+
+    // -encrypt reads the passphrase from stdin when it is not a terminal.
+    let prompted = source.path("prompted.enc");
+    let out = source.run_stdin(
+        &[
+            "secrets",
+            "export",
+            "-encrypt",
+            "-env",
+            "development",
+            "-o",
+            &prompted,
+        ],
+        "another passphrase\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let third = Cli::start();
+    let pass = third.file("pass", "another passphrase");
+    third.ok(&["secrets", "import", &prompted, "-passphrase-file", &pass]);
+    let got = stdout_json(&third.run(&["kv", "get", "-format=json", "secret/development/API_KEY"]));
+    assert_eq!(got["data"]["data"]["value"], "dev_key");
 }
 
 #[test]
