@@ -274,7 +274,8 @@ async fn update(client: &Client, format: Format, args: WriteArgs) -> anyhow::Res
     }
     let api = client.secrets_at(&args.location.mount);
     let version = api.update(&spec).await?;
-    let what = if spec.value.is_some() || spec.generate.is_some() {
+    let new_version = spec.value.is_some() || spec.generate.is_some();
+    let what = if new_version {
         "new version"
     } else {
         "policy only, version"
@@ -284,6 +285,13 @@ async fn update(client: &Client, format: Format, args: WriteArgs) -> anyhow::Res
         &format!("Success! Updated secret {} ({what} {version})", spec.name),
         json!({"name": spec.name, "version": version}),
     );
+    if spec.expires_in.is_some() && !new_version && format == Format::Table {
+        // KV v2 sets a version's deletion time when it is written.
+        output::line(
+            "Note: the new expiry applies to versions written from now on; \
+             the current version keeps its own deletion time.",
+        );
+    }
     Ok(Outcome::Success)
 }
 

@@ -301,6 +301,7 @@ fn every_command_of_the_secret_management_guide() {
     cli.ok(&["secrets:create", "STRIPE_KEY", "sk_test_stripe"]);
     let out = cli.ok(&["secrets:update", "STRIPE_KEY", "--expires-in", "90d"]);
     assert!(out.contains("policy only"), "{out}");
+    assert!(out.contains("versions written from now on"), "{out}");
     let stripe = cli.get("STRIPE_KEY", &[]);
     assert_eq!(stripe["version"], 1);
     assert_eq!(stripe["value"], "sk_test_stripe");
