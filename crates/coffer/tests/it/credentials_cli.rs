@@ -4,112 +4,14 @@
 //! per-identity kill switch, revocation ending every lease, reminders, tenant defaults, and bad
 //! input refused with a clear message and a non-zero exit code.
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use serde_json::json;
 
-use serde_json::{Value, json};
-
-use crate::support::{TestServer, coffer_bin, coffer_cli, stderr, stdout, stdout_json};
+use crate::support::{DevCli as Cli, stderr, stdout};
 
 const OPENAI_KEY: &str = "sk-proj-cli-test-key-0001";
 const OPENAI_KEY_2: &str = "sk-proj-cli-test-key-0002";
 const DB_PASSWORD: &str = "pw-never-shown-42";
 const GENERIC: &str = "generic-secret-from-stdin";
-
-/// A dev server with root token `root`, and the CLI pointed at it.
-struct Cli {
-    // Fields drop in order: the server stops before its directory is removed.
-    server: TestServer,
-    home: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn start() -> Cli {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        let server = TestServer::spawn_args(
-            dir.path(),
-            &[
-                "server",
-                "-dev",
-                "-dev-root-token-id=root",
-                "-dev-listen-address=127.0.0.1:0",
-            ],
-        );
-        Cli { server, home, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        coffer_cli(&self.home, &self.server.addr, Some("root"), args)
-    }
-
-    /// Runs the CLI, asserts exit 0 and returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: stdout={} stderr={}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs the CLI with `-format=json`, asserts exit 0 and parses stdout.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("-format=json");
-        let out = self.run(&args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout_json(&out)
-    }
-
-    /// Runs the CLI, asserts it failed with `code` and returns stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: stdout={} stderr={}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stderr(&out)
-    }
-
-    /// Runs the CLI with `input` on stdin.
-    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = Command::new(coffer_bin())
-            .args(args)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("COFFER_ADDR", &self.server.addr)
-            .env("COFFER_TOKEN", "root")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn coffer CLI");
-        child
-            .stdin
-            .take()
-            .expect("stdin piped")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("coffer CLI output")
-    }
-
-    /// Writes `text` to a file in the test directory and returns its path.
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).expect("write file");
-        path.display().to_string()
-    }
-}
 
 /// The `Key  Value` rows of a table as pairs.
 fn table(text: &str) -> Vec<(String, String)> {
@@ -319,7 +221,7 @@ fn issue_5_credentials_and_leases_from_the_cli() {
     );
 
     // maxLeases (4, after the update) counts the active leases of every version.
-    let error = cli.fails(&["lease", "create", "openai"], 2);
+    let error = cli.fails_with(&["lease", "create", "openai"], 2);
     assert!(error.contains("maxLeases 4"), "{error}");
 
     // Lists by credential and by identity.
@@ -332,7 +234,7 @@ fn issue_5_credentials_and_leases_from_the_cli() {
     // Revoke one lease: reading it fails afterwards.
     let out = cli.ok(&["lease", "revoke", &first]);
     assert!(out.starts_with("Success! Revoked lease"), "{out}");
-    let error = cli.fails(&["lease", "get", &first], 2);
+    let error = cli.fails_with(&["lease", "get", &first], 2);
     assert!(error.contains("is not active"), "{error}");
 
     // The kill switch: leases a broker (root, with sudo) took for an agent end at once.
@@ -363,8 +265,8 @@ fn issue_5_credentials_and_leases_from_the_cli() {
         out.trim(),
         "Success! Revoked credential webhook; 1 active lease(s) ended"
     );
-    cli.fails(&["lease", "get", &lease_id], 2);
-    let error = cli.fails(&["lease", "create", "webhook"], 2);
+    cli.fails_with(&["lease", "get", &lease_id], 2);
+    let error = cli.fails_with(&["lease", "create", "webhook"], 2);
     assert!(error.contains("revoked"), "{error}");
     assert_eq!(
         cli.json(&["credentials", "list", "-state=revoked"])["keys"],
@@ -412,15 +314,15 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
     let cli = Cli::start();
 
     // Refused before anything is sent: exit code 1 and a message naming the problem.
-    let error = cli.fails(
+    let error = cli.fails_with(
         &["credentials", "create", "x", "-type=password", "-value=abc"],
         1,
     );
     assert!(error.contains("invalid value 'password'"), "{error}");
     assert!(error.contains("api-key, oauth-token, ssh-key"), "{error}");
-    let error = cli.fails(&["credentials", "create", "x", "-type=api-key"], 1);
+    let error = cli.fails_with(&["credentials", "create", "x", "-type=api-key"], 1);
     assert!(error.contains("--value"), "{error}");
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -448,7 +350,7 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         "{}",
         stderr(&out)
     );
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -462,7 +364,7 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         error.contains("reading the value from /nonexistent/key"),
         "{error}"
     );
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -477,7 +379,7 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         error.contains("-default-ttl: invalid duration \"1x\""),
         "{error}"
     );
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -489,7 +391,7 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         1,
     );
     assert!(error.contains("-allow must look like type:name"), "{error}");
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -501,19 +403,19 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         1,
     );
     assert!(error.contains("-policy is not valid JSON"), "{error}");
-    let error = cli.fails(&["credentials", "update", "x"], 1);
+    let error = cli.fails_with(&["credentials", "update", "x"], 1);
     assert!(error.contains("nothing to change"), "{error}");
-    let error = cli.fails(&["lease", "create", "x", "-ttl=1x"], 1);
+    let error = cli.fails_with(&["lease", "create", "x", "-ttl=1x"], 1);
     assert!(error.contains("-ttl: invalid duration \"1x\""), "{error}");
-    let error = cli.fails(&["lease", "list"], 1);
+    let error = cli.fails_with(&["lease", "list"], 1);
     assert!(error.contains("exactly one of -credential"), "{error}");
-    let error = cli.fails(&["lease", "revoke-identity", "deploy"], 1);
+    let error = cli.fails_with(&["lease", "revoke-identity", "deploy"], 1);
     assert!(error.contains("type:name"), "{error}");
-    let error = cli.fails(&["credentials", "due", "-within=soon"], 1);
+    let error = cli.fails_with(&["credentials", "due", "-within=soon"], 1);
     assert!(error.contains("-within: invalid duration"), "{error}");
 
     // Refused by the server: exit code 2, the server's reason, never the value.
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -528,7 +430,7 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         !error.contains("hunter2"),
         "errors never repeat a value: {error}"
     );
-    let error = cli.fails(
+    let error = cli.fails_with(
         &[
             "credentials",
             "create",
@@ -542,11 +444,11 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         error.contains("invalid credential name \"bad/name\""),
         "{error}"
     );
-    let error = cli.fails(&["credentials", "get", "missing"], 2);
+    let error = cli.fails_with(&["credentials", "get", "missing"], 2);
     assert!(error.contains("No credential named \"missing\""), "{error}");
-    let error = cli.fails(&["credentials", "rotate", "missing", "-value=sk-x"], 2);
+    let error = cli.fails_with(&["credentials", "rotate", "missing", "-value=sk-x"], 2);
     assert!(error.contains("not found"), "{error}");
-    let error = cli.fails(&["lease", "create", "missing"], 2);
+    let error = cli.fails_with(&["lease", "create", "missing"], 2);
     assert!(error.contains("not found"), "{error}");
 
     // Nothing was stored by the failed commands.

@@ -3,76 +3,11 @@
 //! what each one must do checked through the CLI and the KV v2 API underneath; plus expiry
 //! actually enforced, listing by tag and environment, and bad input refused with nothing written.
 
-use std::path::PathBuf;
-use std::process::Output;
-
 use serde_json::Value;
 
-use crate::support::{TestServer, coffer_cli, stderr, stdout, stdout_json};
-
-/// A dev server with root token `root`, and the CLI pointed at it.
-struct Cli {
-    // Fields drop in order: the server stops before its directory is removed.
-    server: TestServer,
-    home: PathBuf,
-    dir: tempfile::TempDir,
-}
+use crate::support::{DevCli as Cli, stdout};
 
 impl Cli {
-    fn start() -> Cli {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        let server = TestServer::spawn_args(
-            dir.path(),
-            &[
-                "server",
-                "-dev",
-                "-dev-root-token-id=root",
-                "-dev-listen-address=127.0.0.1:0",
-            ],
-        );
-        Cli { server, home, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        coffer_cli(&self.home, &self.server.addr, Some("root"), args)
-    }
-
-    /// Runs the CLI, asserts exit 0 and returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: stdout={} stderr={}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs the CLI with `-format=json`, asserts exit 0 and parses stdout.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("-format=json");
-        let out = self.run(&args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout_json(&out)
-    }
-
-    /// Runs the CLI, asserts a non-zero exit and returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_ne!(
-            out.status.code(),
-            Some(0),
-            "{args:?} should fail: stdout={}",
-            stdout(&out)
-        );
-        stderr(&out)
-    }
-
     /// The KV v2 record at `secret/data/<path>` as `coffer kv get` shows it (data + metadata).
     fn kv(&self, path: &str) -> Value {
         self.json(&["kv", "get", &format!("secret/{path}")])
@@ -136,7 +71,7 @@ fn every_command_of_the_secret_management_guide() {
         Some("api,production")
     );
     // Creating it again is refused; the value is unchanged.
-    let err = cli.fails(&["secrets:create", "API_KEY", "other", "--tags", "production"]);
+    let err = cli.fails_nonzero(&["secrets:create", "API_KEY", "other", "--tags", "production"]);
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(cli.get("API_KEY", &[])["value"], "sk_live_...");
 
@@ -291,7 +226,7 @@ fn every_command_of_the_secret_management_guide() {
         cli.kv("development/SESSION_KEY")["data"]["data"]["value"],
         "dev_key"
     );
-    let err = cli.fails(&["secrets:get", "SESSION_KEY"]);
+    let err = cli.fails_nonzero(&["secrets:get", "SESSION_KEY"]);
     assert!(
         err.contains("development") && err.contains("production") && err.contains("--env"),
         "{err}"
@@ -372,7 +307,7 @@ fn expiry_is_enforced_by_the_server() {
     ]);
     // Both the named-secret read and a plain KV read stop serving it once it is older than 1s.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let err = cli.fails(&["secrets:get", "SHORT_LIVED"]);
+    let err = cli.fails_nonzero(&["secrets:get", "SHORT_LIVED"]);
     assert!(err.contains("expired"), "{err}");
     assert!(!err.contains("gone-soon"), "{err}");
     let out = cli.run(&["kv", "get", "-field=value", "secret/SHORT_LIVED"]);
@@ -426,7 +361,10 @@ fn list_filters_by_tag_and_environment() {
     assert!(mounts.contains("secret/"), "{mounts}");
     // Delete removes every version.
     cli.ok(&["secrets:delete", "D"]);
-    assert!(cli.fails(&["secrets:get", "D"]).contains("not found"));
+    assert!(
+        cli.fails_nonzero(&["secrets:get", "D"])
+            .contains("not found")
+    );
     assert_eq!(names(&["--tags", "cache"]), Vec::<String>::new());
 }
 
@@ -476,7 +414,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
             "shorter",
         ),
     ] {
-        let err = cli.fails(&args);
+        let err = cli.fails_nonzero(&args);
         assert!(err.contains(expect), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
@@ -492,23 +430,26 @@ fn bad_input_is_refused_and_nothing_is_written() {
 
     // An update with a bad duration leaves the secret as it was.
     cli.ok(&["secrets:create", "KEEP", "v1", "--expires-in", "30d"]);
-    let err = cli.fails(&["secrets:update", "KEEP", "v2", "--expires-in", "1x"]);
+    let err = cli.fails_nonzero(&["secrets:update", "KEEP", "v2", "--expires-in", "1x"]);
     assert!(err.contains("invalid duration"), "{err}");
     let keep = cli.get("KEEP", &[]);
     assert_eq!(keep["value"], "v1");
     assert_eq!(keep["expires_in"], "30d");
     // Reading a version that does not exist, or a missing secret, fails clearly.
     assert!(
-        cli.fails(&["secrets:get", "KEEP", "--version", "9"])
+        cli.fails_nonzero(&["secrets:get", "KEEP", "--version", "9"])
             .contains("version 9")
     );
-    assert!(cli.fails(&["secrets:get", "MISSING"]).contains("not found"));
     assert!(
-        cli.fails(&["secrets:rollback", "KEEP"])
+        cli.fails_nonzero(&["secrets:get", "MISSING"])
+            .contains("not found")
+    );
+    assert!(
+        cli.fails_nonzero(&["secrets:rollback", "KEEP"])
             .contains("no version before")
     );
     assert!(
-        cli.fails(&["secrets:update", "KEEP"])
+        cli.fails_nonzero(&["secrets:update", "KEEP"])
             .contains("nothing to update")
     );
 }

@@ -507,3 +507,116 @@ fn is_accessor(text: &str) -> bool {
             && id.chars().all(|c| c.is_ascii_hexdigit())
     })
 }
+
+/// A dev server (root token `root`) and a CLI home pointed at it: the fixture of the CLI tests.
+pub(crate) struct DevCli {
+    // Fields drop in order: the server stops before its directory is removed.
+    pub(crate) server: TestServer,
+    pub(crate) home: PathBuf,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl DevCli {
+    /// Starts a dev server on a free port with a fresh CLI home.
+    pub(crate) fn start() -> DevCli {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let server = TestServer::spawn_args(
+            dir.path(),
+            &[
+                "server",
+                "-dev",
+                "-dev-root-token-id=root",
+                "-dev-listen-address=127.0.0.1:0",
+            ],
+        );
+        DevCli { server, home, dir }
+    }
+
+    /// Runs the CLI with the root token.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        coffer_cli(&self.home, &self.server.addr, Some("root"), args)
+    }
+
+    /// Runs the CLI, asserts exit 0 and returns stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: stdout={} stderr={}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Runs the CLI with `-format=json`, asserts exit 0 and parses stdout.
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("-format=json");
+        let out = self.run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout_json(&out)
+    }
+
+    /// Runs the CLI, asserts it exited with `code` and returns stderr.
+    pub(crate) fn fails_with(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: stdout={} stderr={}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stderr(&out)
+    }
+
+    /// Runs the CLI, asserts any non-zero exit and returns stderr.
+    pub(crate) fn fails_nonzero(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{args:?} should fail: stdout={}",
+            stdout(&out)
+        );
+        stderr(&out)
+    }
+
+    /// Runs the CLI with `input` on stdin.
+    pub(crate) fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(coffer_bin())
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("COFFER_ADDR", &self.server.addr)
+            .env("COFFER_TOKEN", "root")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn coffer CLI");
+        child
+            .stdin
+            .take()
+            .expect("stdin piped")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("coffer CLI output")
+    }
+
+    /// A path in the test directory.
+    pub(crate) fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Writes `text` to a file in the test directory and returns its path.
+    pub(crate) fn file(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+}

@@ -3,103 +3,11 @@
 //! passphrase, import refusing to overwrite, malformed files importing nothing, and progress
 //! lines on a 1,000-secret import.
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, coffer_bin, coffer_cli, stderr, stdout, stdout_json};
-
-/// A dev server with root token `root`, and the CLI pointed at it.
-struct Cli {
-    // Fields drop in order: the server stops before its directory is removed.
-    server: TestServer,
-    home: PathBuf,
-    dir: tempfile::TempDir,
-}
+use crate::support::{DevCli as Cli, stderr, stdout, stdout_json};
 
 impl Cli {
-    fn start() -> Cli {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        let server = TestServer::spawn_args(
-            dir.path(),
-            &[
-                "server",
-                "-dev",
-                "-dev-root-token-id=root",
-                "-dev-listen-address=127.0.0.1:0",
-            ],
-        );
-        Cli { server, home, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        coffer_cli(&self.home, &self.server.addr, Some("root"), args)
-    }
-
-    /// Runs the CLI, asserts exit 0 and returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: stdout={} stderr={}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs the CLI, asserts it failed with exit 1 and returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: stdout={} stderr={}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stderr(&out)
-    }
-
-    /// Runs the CLI with `input` on stdin.
-    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = Command::new(coffer_bin())
-            .args(args)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("COFFER_ADDR", &self.server.addr)
-            .env("COFFER_TOKEN", "root")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn coffer CLI");
-        child
-            .stdin
-            .take()
-            .expect("stdin piped")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("coffer CLI output")
-    }
-
-    /// A path in the test directory.
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// Writes `text` to a file in the test directory and returns its path.
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.path(name);
-        std::fs::write(&path, text).expect("write file");
-        path
-    }
-
     /// Every secret below `secret/` (one folder deep) with its metadata and all versions' data,
     /// as the Vault KV API shows them.
     fn snapshot(&self) -> Value {
@@ -279,7 +187,7 @@ fn issue_7_dotenv_round_trip_and_env_filter() {
 
     // Without -env the same name in two environments cannot be one dotenv file.
     let all = source.path("all.env");
-    let error = source.fails(&["secrets", "export", "-format-out=dotenv", "-o", &all]);
+    let error = source.fails_with(&["secrets", "export", "-format-out=dotenv", "-o", &all], 1);
     assert!(
         error.contains("API_KEY exists in several environments"),
         "{error}"
@@ -353,7 +261,7 @@ fn issue_7_encrypted_export_round_trip_and_wrong_passphrase() {
 
     let target = Cli::start();
     let wrong = target.file("wrong", "tr0ub4dor&3\n");
-    let error = target.fails(&["secrets", "import", &file, "-passphrase-file", &wrong]);
+    let error = target.fails_with(&["secrets", "import", &file, "-passphrase-file", &wrong], 1);
     assert!(
         error.contains("cannot decrypt the export: wrong passphrase, or the file was modified"),
         "{error}"
@@ -404,7 +312,7 @@ fn issue_7_import_never_overwrites_without_the_flag() {
         ]})
         .to_string(),
     );
-    let error = cli.fails(&["secrets", "import", &file]);
+    let error = cli.fails_with(&["secrets", "import", &file], 1);
     assert!(
         error.contains("2 secrets already exist in secret/: production/API_KEY, DB_URL; nothing was imported (use -overwrite"),
         "{error}"
@@ -432,12 +340,12 @@ fn issue_7_import_never_overwrites_without_the_flag() {
 fn issue_7_malformed_files_import_nothing() {
     let cli = Cli::start();
     let dotenv = cli.file("bad.env", "GOOD=1\nALSO_GOOD=\"two\"\nthis line is wrong\n");
-    let error = cli.fails(&["secrets", "import", &dotenv]);
+    let error = cli.fails_with(&["secrets", "import", &dotenv], 1);
     assert!(error.contains("line 3: expected NAME=value"), "{error}");
     assert!(error.contains("nothing was imported"), "{error}");
 
     let unclosed = cli.file("open.env", "A=1\nB=\"never closed secret-text\n");
-    let error = cli.fails(&["secrets", "import", &unclosed]);
+    let error = cli.fails_with(&["secrets", "import", &unclosed], 1);
     assert!(
         error.contains("line 2: the double-quoted value of B is never closed"),
         "{error}"
@@ -451,7 +359,7 @@ fn issue_7_malformed_files_import_nothing() {
         "bad.json",
         r#"{"coffer_export": 1, "secrets": [{"name": "A", "value": "ok"}, {"name": "B", "value": 42}]}"#,
     );
-    let error = cli.fails(&["secrets", "import", &json_type]);
+    let error = cli.fails_with(&["secrets", "import", &json_type], 1);
     assert!(
         error.contains("secrets[1].value: expected a string"),
         "{error}"
@@ -461,14 +369,14 @@ fn issue_7_malformed_files_import_nothing() {
         "bad.yaml",
         "coffer_export: 1\nsecrets:\n  - name: A\n    value: ok\n  - name: B\n    value: [1, 2]\n",
     );
-    let error = cli.fails(&["secrets", "import", &yaml]);
+    let error = cli.fails_with(&["secrets", "import", &yaml], 1);
     assert!(error.contains("line 6: "), "{error}");
 
     let bad_tag = cli.file(
         "tag.json",
         r#"{"coffer_export": 1, "secrets": [{"name": "A", "value": "ok", "tags": ["Not Valid"]}]}"#,
     );
-    let error = cli.fails(&["secrets", "import", &bad_tag]);
+    let error = cli.fails_with(&["secrets", "import", &bad_tag], 1);
     assert!(
         error.contains("secrets[0].tags[0]: \"Not Valid\" is not a valid tag"),
         "{error}"
