@@ -38,6 +38,21 @@ pub enum Error {
     /// The backend was closed or its worker stopped.
     #[error("storage backend is closed")]
     Closed,
+    /// Another process (a running server) has the SQLite database at `path` open.
+    #[error("sqlite storage file {path} is in use by another process: stop the server first")]
+    InUse { path: String },
+    /// A migration found data in its destination that it did not write.
+    #[error(
+        "the migration destination is not empty (it holds {key:?}) and holds no checkpoint of \
+         this migration"
+    )]
+    DestinationNotEmpty { key: String },
+    /// A migration checkpoint that cannot be resumed here (unreadable, or from another source).
+    #[error("migration checkpoint at {key}: {reason}")]
+    Checkpoint { key: String, reason: &'static str },
+    /// A record read back from a migration destination differs from the source.
+    #[error("migration verification failed at {key:?}: {reason}")]
+    Mismatch { key: String, reason: &'static str },
 }
 
 /// Storage result.

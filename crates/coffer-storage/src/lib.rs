@@ -9,6 +9,7 @@ mod backend;
 mod error;
 mod key;
 pub mod memory;
+pub mod migration;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;

@@ -659,3 +659,50 @@ fn take<T>(slot: &RwLock<Option<T>>) -> Option<T> {
 fn take_once<T>(slot: &Mutex<Option<T>>) -> Option<T> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
+
+/// Fails with [`Error::InUse`] when another process has the SQLite database at `config.path`
+/// open (a running server, for example); a missing file is not in use.
+///
+/// It opens its own connection in `EXCLUSIVE` locking mode and reads once: SQLite grants that
+/// only when no other connection holds the WAL database, then the connection is closed again.
+/// A process that opens the file afterwards is not prevented.
+pub async fn ensure_not_in_use(config: &SqliteConfig) -> Result<()> {
+    let path = config.path.clone();
+    tokio::task::spawn_blocking(move || probe_exclusive(&path))
+        .await
+        .map_err(|_| Error::Closed)?
+}
+
+fn probe_exclusive(path: &Path) -> Result<()> {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Ok(());
+    }
+    let sqlite = |source| Error::Sqlite {
+        path: shown.clone(),
+        source,
+    };
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite)?;
+    connection
+        .pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(sqlite)?;
+    let probe = connection.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match probe {
+        Ok(_) => connection.close().map_err(|(_, source)| sqlite(source)),
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Err(Error::InUse { path: shown })
+        }
+        Err(source) => Err(sqlite(source)),
+    }
+}
