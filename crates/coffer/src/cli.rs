@@ -194,6 +194,33 @@ pub(crate) enum OperatorCommand {
     /// Show the current keyring term.
     #[command(name = "key-status")]
     KeyStatus,
+    /// Copy every stored record to another storage backend (SQLite <-> PostgreSQL), verified
+    /// and resumable. Stop the server first.
+    Migrate(MigrateArgs),
+}
+
+/// `coffer operator migrate`: the two stores come from two server config files (`-from`,
+/// `-to`) or from one file with `storage_source` and `storage_destination` blocks (`-config`).
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// A file with `storage_source "…" {}` and `storage_destination "…" {}` blocks.
+    #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
+    pub(crate) config: Option<PathBuf>,
+    /// The server config file whose `storage` block is the source.
+    #[arg(long, requires = "to")]
+    pub(crate) from: Option<PathBuf>,
+    /// The config file whose `storage` block is the destination.
+    #[arg(long, requires = "from")]
+    pub(crate) to: Option<PathBuf>,
+    /// Copy only keys at or after this one.
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+    /// Erase the destination first (a non-empty destination is refused otherwise).
+    #[arg(long, alias = "force")]
+    pub(crate) reset: bool,
+    /// Records per transaction.
+    #[arg(long = "batch-size", default_value_t = 500, hide = true)]
+    pub(crate) batch_size: usize,
 }
 
 /// `coffer token …`.

@@ -410,6 +410,45 @@ pub(crate) fn listen_addr(address: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("listener address {address:?} is not host:port"))
 }
 
+/// The two stores of `coffer operator migrate -config FILE`: Vault's `storage_source` and
+/// `storage_destination` blocks, each shaped like a `storage` block.
+pub(crate) fn load_migration(path: &Path) -> anyhow::Result<(StorageConfig, StorageConfig)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading migration config file {}", path.display()))?;
+    parse_migration(&text).with_context(|| format!("in migration config file {}", path.display()))
+}
+
+/// Parses migration config text; see [`load_migration`].
+pub(crate) fn parse_migration(text: &str) -> anyhow::Result<(StorageConfig, StorageConfig)> {
+    let body = hcl::parse(text).context("the config is not valid HCL")?;
+    if let Some(attr) = body.attributes().next() {
+        bail!("unknown setting {:?} in a migration config", attr.key());
+    }
+    let (mut source, mut destination) = (None, None);
+    for block in body.blocks() {
+        let kind = block.labels().first().map(|l| l.as_str().to_owned());
+        let slot = match block.identifier() {
+            "storage_source" => &mut source,
+            "storage_destination" => &mut destination,
+            other => bail!("unknown block {other:?} (use storage_source and storage_destination)"),
+        };
+        let Some(kind) = kind else {
+            bail!(
+                "block {:?} needs a type label, e.g. \"sqlite\"",
+                block.identifier()
+            );
+        };
+        if slot.is_some() {
+            bail!("only one {} block is allowed", block.identifier());
+        }
+        *slot = Some(storage_block(&kind, block.body())?);
+    }
+    Ok((
+        source.context("a storage_source block is required")?,
+        destination.context("a storage_destination block is required")?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,5 +557,30 @@ mod tests {
             }
         );
         assert_eq!(config.log_level, "warn");
+    }
+
+    #[test]
+    fn migration_configs_name_a_source_and_a_destination() {
+        let (source, destination) = parse_migration(
+            "storage_source \"sqlite\" { path = \"/tmp/c.db\" }\n\
+             storage_destination \"postgresql\" {\n connection_url = \"postgres://h/db\"\n}",
+        )
+        .expect("parses");
+        assert_eq!(
+            source,
+            StorageConfig::Sqlite {
+                path: PathBuf::from("/tmp/c.db")
+            }
+        );
+        assert!(matches!(destination, StorageConfig::Postgres { .. }));
+        let error = |text: &str| format!("{:#}", parse_migration(text).expect_err("refused"));
+        assert!(
+            error("storage_source \"inmem\" {}").contains("storage_destination block is required")
+        );
+        assert!(error("storage \"inmem\" {}").contains("unknown block \"storage\""));
+        assert!(
+            error("storage_source \"inmem\" {}\nstorage_source \"inmem\" {}")
+                .contains("only one storage_source")
+        );
     }
 }

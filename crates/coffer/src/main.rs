@@ -70,6 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status => {
             commands::operator::status(&connection::client(&cli.client)?, format).await
         }
+        Command::Operator(OperatorCommand::Migrate(args)) => commands::migrate::run(args).await,
         Command::Operator(command) => {
             let client = connection::client(&cli.client)?;
             match command {
@@ -83,6 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 OperatorCommand::Seal => commands::operator::seal(&client).await,
                 OperatorCommand::Rotate => commands::operator::rotate(&client, format).await,
                 OperatorCommand::KeyStatus => commands::operator::key_status(&client, format).await,
+                OperatorCommand::Migrate(args) => commands::migrate::run(args).await,
             }
         }
         Command::Token(command) => {

@@ -10,6 +10,7 @@ pub(crate) mod generic;
 pub(crate) mod inject;
 pub(crate) mod kv;
 pub(crate) mod lease;
+pub(crate) mod migrate;
 pub(crate) mod namespace;
 pub(crate) mod operator;
 pub(crate) mod policy;

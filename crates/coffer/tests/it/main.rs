@@ -14,6 +14,7 @@ mod kv_cli;
 mod kv_http;
 mod leases;
 mod lifecycle;
+mod migrate;
 mod namespaces_cli;
 mod run_cli;
 mod secrets_guide;
