@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::extract::ConnectInfo;
 use coffer_core::clock::SystemClock;
 use coffer_core::{AutoUnsealKey, Core, CoreConfig, EngineRegistry};
@@ -104,10 +104,28 @@ fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Refuses a store that `coffer operator migrate` is still writing (or was interrupted writing):
+/// it holds only part of the records.
+async fn refuse_unfinished_migration(storage: &Storage) -> anyhow::Result<()> {
+    let checkpoint = storage
+        .get(coffer_storage::migration::CHECKPOINT_KEY)
+        .await
+        .context("checking storage for an unfinished migration")?;
+    if checkpoint.is_some() {
+        bail!(
+            "this storage is the destination of an unfinished `coffer operator migrate` ({} is \
+             set): run the migration again to complete it",
+            coffer_storage::migration::CHECKPOINT_KEY
+        );
+    }
+    Ok(())
+}
+
 /// Runs the server until a shutdown signal.
 pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let storage = open_storage(&config.storage).await?;
+    refuse_unfinished_migration(&storage).await?;
     let auto_unseal = config
         .auto_unseal
         .as_ref()

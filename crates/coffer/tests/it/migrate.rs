@@ -355,7 +355,7 @@ async fn issue_8_an_interrupted_migration_resumes_and_a_used_destination_is_refu
         Some(json!({"type": "kv", "options": {"version": "2"}})),
     )
     .await;
-    for i in 0..200 {
+    for i in 0..500 {
         ok(
             &root,
             "POST",
@@ -406,6 +406,22 @@ async fn issue_8_an_interrupted_migration_resumes_and_a_used_destination_is_refu
         "the checkpoint marks the unfinished copy"
     );
     assert!(partial.len() < records.len(), "interrupted midway: {seen}");
+    assert!((1000..10_000).contains(&records.len()), "{}", records.len());
+
+    // A server does not start on the half-copied store.
+    let pg_config = write_file(
+        &dir.path().join("pg-server.hcl"),
+        &postgres_config(&pg, &schema),
+    );
+    let refused = run_to_exit(
+        Command::new(coffer_bin()).args(["server", &format!("-config={}", arg(&pg_config))]),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("destination of an unfinished `coffer operator migrate`"),
+        "{}",
+        stderr(&refused)
+    );
 
     // The rerun continues after the checkpoint and ends with exactly the source's records.
     let resumed = migrate(&["-from", &arg(&from), "-to", &arg(&to)]);
@@ -430,7 +446,11 @@ async fn issue_8_an_interrupted_migration_resumes_and_a_used_destination_is_refu
     let reset = migrate(&["-from", &arg(&from), "-to", &arg(&to), "-reset"]);
     assert!(reset.status.success(), "{}", stderr(&reset));
     assert!(
-        stderr(&reset).contains(&format!("Erased {} keys", records.len())),
+        stderr(&reset).contains(&format!(
+            "Erased {},{:03} keys",
+            records.len() / 1000,
+            records.len() % 1000
+        )),
         "{}",
         stderr(&reset)
     );
@@ -444,7 +464,7 @@ async fn issue_8_an_interrupted_migration_resumes_and_a_used_destination_is_refu
         .await
         .expect("unseal");
     let root = server.client().with_token(init.root_token.clone());
-    for i in [0, 99, 199] {
+    for i in [0, 250, 499] {
         let body = ok(&root, "GET", &format!("kv/data/s-{i}"), None).await;
         assert_eq!(body["data"]["data"], secret_value(i, 1));
     }
