@@ -505,6 +505,26 @@ mod tests {
         assert_eq!(keys, KEYS[2..]);
     }
 
+    #[tokio::test]
+    async fn an_sqlite_file_open_elsewhere_is_in_use() {
+        use crate::Backend as _;
+        use crate::sqlite::{SqliteBackend, SqliteConfig, ensure_not_in_use};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = SqliteConfig::new(dir.path().join("c.db"));
+        ensure_not_in_use(&config)
+            .await
+            .expect("a missing file is free");
+        let open = SqliteBackend::open(config.clone()).await.expect("open");
+        open.put("k", b"v").await.expect("put");
+        let busy = ensure_not_in_use(&config).await;
+        assert!(matches!(busy, Err(Error::InUse { .. })), "{busy:?}");
+        open.close().await.expect("close");
+        ensure_not_in_use(&config).await.expect("free once closed");
+        let reopened = SqliteBackend::open(config).await.expect("reopen");
+        assert_eq!(reopened.get("k").await.expect("get"), Some(b"v".to_vec()));
+        reopened.close().await.expect("close");
+    }
+
     #[test]
     fn checkpoints_round_trip_and_bad_bytes_are_errors() {
         let checkpoint = Checkpoint {

@@ -255,6 +255,8 @@ mod sql {
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`ensure_not_in_use`] waits for another connection's lock.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 /// Requests that may wait in each queue before senders wait for room.
 const QUEUE_CAPACITY: usize = 1024;
 /// The most requests one group commit takes.
@@ -687,6 +689,8 @@ fn probe_exclusive(path: &Path) -> Result<()> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sqlite)?;
+    // Another process's connection stays open; waiting the usual busy timeout would not help.
+    connection.busy_timeout(PROBE_TIMEOUT).map_err(sqlite)?;
     connection
         .pragma_update(None, "locking_mode", "EXCLUSIVE")
         .map_err(sqlite)?;
