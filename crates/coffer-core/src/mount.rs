@@ -209,7 +209,6 @@ impl MountTable {
             .get(table.kind.storage_path())
             .await
             .map_err(Error::from_barrier)?;
-        let is_new = stored.is_none();
         let entries = match stored {
             Some(bytes) => decode(&bytes, table.kind.storage_path())?,
             None => Vec::new(),
@@ -225,20 +224,31 @@ impl MountTable {
         }
         table.publish(mounted);
         if kind == TableKind::Secrets {
-            table.ensure_default_mounts(is_new).await?;
+            table.ensure_default_mounts().await?;
         }
         Ok(table)
     }
 
     /// The mounts every table starts with: `cubbyhole/` (always present, cannot be removed) and
-    /// `credentials/` (created once with a new table; an operator may unmount it).
-    async fn ensure_default_mounts(&self, is_new: bool) -> Result<()> {
-        let defaults: [(&str, &str, bool); 2] = [
-            ("cubbyhole/", "cubbyhole", true),
-            ("credentials/", "credentials", is_new),
-        ];
-        for (path, kind, wanted) in defaults {
-            if !wanted || self.registry.get(kind).is_none() || self.find_exact(path).is_some() {
+    /// `credentials/` (added once — to a new table, or to a table written before the credentials
+    /// engine existed — and recorded in `core/default-mounts`, so an operator may unmount it).
+    async fn ensure_default_mounts(&self) -> Result<()> {
+        const APPLIED: &str = "core/default-mounts";
+        let mut applied: Vec<String> =
+            match self.base.get(APPLIED).await.map_err(Error::from_barrier)? {
+                Some(bytes) => crate::record::decode(&bytes, APPLIED)?,
+                None => Vec::new(),
+            };
+        let before = applied.len();
+        for (path, kind) in [("cubbyhole/", "cubbyhole"), ("credentials/", "credentials")] {
+            let once = kind != "cubbyhole";
+            if (once && applied.iter().any(|a| a == kind)) || self.registry.get(kind).is_none() {
+                continue;
+            }
+            if once {
+                applied.push(kind.to_owned());
+            }
+            if self.find_exact(path).is_some() {
                 continue;
             }
             let description = match kind {
@@ -261,6 +271,12 @@ impl MountTable {
                 seal_wrap: false,
             };
             self.mount(request, kind == "cubbyhole").await?;
+        }
+        if applied.len() != before {
+            self.base
+                .put(APPLIED, &crate::record::encode(&applied))
+                .await
+                .map_err(Error::from_barrier)?;
         }
         Ok(())
     }

@@ -485,3 +485,41 @@ async fn issue_4_auth_methods_tune_through_both_paths() {
         .await;
     assert_eq!(body["data"]["default_lease_ttl"], json!(7200));
 }
+
+#[tokio::test]
+async fn issue_5_credentials_is_mounted_once_and_an_unmount_sticks() {
+    let node = Node::unsealed().await;
+    let root = Some(node.root.as_str());
+    let mounts = |node: &Node| {
+        let app = node.app.clone();
+        let root = node.root.clone();
+        async move {
+            let (_, _, body) =
+                crate::support::send(&app, "GET", "/v1/sys/mounts", Some(&root), None).await;
+            body["data"]
+                .as_object()
+                .expect("mounts")
+                .contains_key("credentials/")
+        }
+    };
+    assert!(mounts(&node).await, "a new store has credentials/");
+    let (status, _, _) = node
+        .send("DELETE", "/v1/sys/mounts/credentials", root, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    node.seal().await;
+    node.unseal().await;
+    assert!(
+        !mounts(&node).await,
+        "an operator's unmount survives unsealing"
+    );
+
+    // A store written before the credentials engine existed gets it once.
+    node.storage
+        .delete("core/default-mounts")
+        .await
+        .expect("delete the marker");
+    node.seal().await;
+    node.unseal().await;
+    assert!(mounts(&node).await, "an older store gains credentials/");
+}
