@@ -7,6 +7,7 @@
 
 mod backend;
 mod error;
+pub mod ha;
 mod key;
 pub mod memory;
 pub mod postgres;
@@ -15,4 +16,5 @@ pub mod testing;
 
 pub use backend::{Backend, Storage, TxOp};
 pub use error::{Error, Result};
+pub use ha::{ChangeClassifier, HaBackend, HaLeader, HaNode};
 pub use key::MAX_KEY_BYTES;

@@ -23,6 +23,7 @@
 //!
 //! The schema and table names are what HA nodes share; every statement is built once in [`Sql`].
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -35,10 +36,12 @@ use tokio_postgres::config::Host;
 
 use crate::error::chain;
 use crate::key::{self, Child};
-use crate::{Backend, Error, Result, TxOp};
+use crate::{Backend, ChangeClassifier, Error, HaBackend, HaLeader, HaNode, Result, TxOp};
 
 /// The table name used when the config does not set one.
 pub const DEFAULT_TABLE: &str = "coffer_kv";
+/// The HA lock table name used when the config does not set one.
+pub const DEFAULT_HA_TABLE: &str = "coffer_ha_locks";
 /// The pool size used when the config does not set one.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 
@@ -56,6 +59,18 @@ pub struct PostgresConfig {
     pub schema: Option<String>,
     /// The most connections the pool opens (at least 1).
     pub max_connections: usize,
+    /// HA: the lock table and the change counters; `None` for a single node.
+    pub ha: Option<PostgresHa>,
+}
+
+/// The HA settings of a [`PostgresConfig`].
+#[derive(Clone)]
+pub struct PostgresHa {
+    /// The lock table (in the same schema); created when missing. Same naming rule as `table`.
+    /// The change counters live in `<ha_table>_changes`.
+    pub ha_table: String,
+    /// Which writes bump which cache's change counter.
+    pub classify: ChangeClassifier,
 }
 
 impl PostgresConfig {
@@ -66,6 +81,7 @@ impl PostgresConfig {
             table: DEFAULT_TABLE.to_owned(),
             schema: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            ha: None,
         }
     }
 }
@@ -78,6 +94,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("table", &self.table)
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
+            .field("ha_table", &self.ha.as_ref().map(|ha| &ha.ha_table))
             .finish()
     }
 }
@@ -88,6 +105,8 @@ pub struct PostgresBackend {
     sql: Sql,
     /// `host:port` for error messages.
     target: String,
+    /// HA statements and the change classifier, when HA is enabled.
+    ha: Option<(HaSql, ChangeClassifier)>,
 }
 
 impl PostgresBackend {
@@ -105,6 +124,15 @@ impl PostgresBackend {
                 "postgresql max_connections must be at least 1".to_owned(),
             ));
         }
+        let ha = match &config.ha {
+            Some(ha) => {
+                let locks = identifier("ha_table", &ha.ha_table)?;
+                let changes = format!("{locks}_changes");
+                identifier("ha_table", &changes)?;
+                Some((HaSql::new(schema, locks, &changes), ha.classify))
+            }
+            None => None,
+        };
         reject_tls(&config.connection_url)?;
         let mut pg_config: tokio_postgres::Config =
             config.connection_url.parse().map_err(|error| {
@@ -131,6 +159,7 @@ impl PostgresBackend {
             pool,
             sql: Sql::new(schema, table),
             target,
+            ha,
         };
         backend.create_table().await?;
         Ok(backend)
@@ -145,6 +174,10 @@ impl PostgresBackend {
             transaction.batch_execute(create_schema).await?;
         }
         transaction.batch_execute(&self.sql.create_table).await?;
+        if let Some((ha, _)) = &self.ha {
+            transaction.batch_execute(&ha.create_locks).await?;
+            transaction.batch_execute(&ha.create_changes).await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -271,6 +304,21 @@ impl Backend for PostgresBackend {
         let get = client.prepare_cached(&self.sql.get).await?;
         let put = client.prepare_cached(&self.sql.put).await?;
         let delete = client.prepare_cached(&self.sql.delete).await?;
+        // The caches this write invalidates, in a fixed order (their rows are locked in it).
+        let mut kinds: Vec<&'static str> = match &self.ha {
+            Some((_, classify)) => ops
+                .iter()
+                .filter(|op| !matches!(op, TxOp::Expect { .. }))
+                .filter_map(|op| classify(op.key()))
+                .collect(),
+            None => Vec::new(),
+        };
+        kinds.sort_unstable();
+        kinds.dedup();
+        let bump = match &self.ha {
+            Some((ha, _)) if !kinds.is_empty() => Some(client.prepare_cached(&ha.bump).await?),
+            _ => None,
+        };
         let transaction = client.transaction().await?;
 
         let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
@@ -294,6 +342,13 @@ impl Backend for PostgresBackend {
             };
             steps.push(step);
         }
+        if let Some(bump) = &bump {
+            for kind in &kinds {
+                steps.push(Box::pin(async move {
+                    tx.execute(bump, &[kind]).await.map(|_| None)
+                }));
+            }
+        }
         let results = pipeline(steps).await?;
 
         // `results[0]` is the lock statement; the rest line up with `ops`.
@@ -316,6 +371,60 @@ impl Backend for PostgresBackend {
     async fn close(&self) -> Result<()> {
         self.pool.close();
         Ok(())
+    }
+}
+
+#[async_trait]
+impl HaBackend for PostgresBackend {
+    async fn hold_lock(&self, node: &HaNode, ttl: Duration) -> Result<HaLeader> {
+        let ha = self.ha_sql()?;
+        let client = self.client().await?;
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let statement = client.prepare_cached(&ha.hold).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&node.id, &node.api_addr, &node.cluster_addr, &millis];
+        // When another node inserted the first lock row while this statement ran, the statement's
+        // snapshot sees neither row; the second attempt sees the committed one.
+        let row = match client.query_opt(&statement, &params).await? {
+            Some(row) => row,
+            None => client.query_one(&statement, &params).await?,
+        };
+        let holder = HaNode {
+            id: row.try_get(0)?,
+            api_addr: row.try_get(1)?,
+            cluster_addr: row.try_get(2)?,
+        };
+        Ok(HaLeader {
+            is_self: holder.id == node.id,
+            node: holder,
+        })
+    }
+
+    async fn release_lock(&self, node_id: &str) -> Result<()> {
+        let ha = self.ha_sql()?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&ha.release).await?;
+        client.execute(&statement, &[&node_id]).await?;
+        Ok(())
+    }
+
+    async fn change_counters(&self) -> Result<BTreeMap<String, i64>> {
+        let ha = self.ha_sql()?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&ha.counters).await?;
+        let rows = client.query(&statement, &[]).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+}
+
+impl PostgresBackend {
+    fn ha_sql(&self) -> Result<&HaSql> {
+        self.ha
+            .as_ref()
+            .map(|(sql, _)| sql)
+            .ok_or_else(|| Error::Config("postgresql ha_enabled is false".to_owned()))
     }
 }
 
@@ -403,6 +512,61 @@ impl Sql {
             children_from: children(""),
             children_between: children(" AND key < $2"),
             table,
+        }
+    }
+}
+
+/// The HA statements: the lock row (one row, `name = 'active'`) and the change counters.
+struct HaSql {
+    create_locks: String,
+    create_changes: String,
+    /// Takes or renews the lock for `$1` (api `$2`, cluster `$3`) for `$4` ms, and returns the
+    /// holder. Expiry is judged on the database's clock, so node clocks may disagree.
+    hold: String,
+    release: String,
+    /// Adds one to the counter of kind `$1`.
+    bump: String,
+    counters: String,
+}
+
+impl HaSql {
+    fn new(schema: Option<&str>, locks: &str, changes: &str) -> Self {
+        let qualify = |name: &str| match schema {
+            Some(schema) => format!("\"{schema}\".\"{name}\""),
+            None => format!("\"{name}\""),
+        };
+        let locks = qualify(locks);
+        let changes = qualify(changes);
+        Self {
+            create_locks: format!(
+                "CREATE TABLE IF NOT EXISTS {locks} (name TEXT PRIMARY KEY, holder TEXT NOT NULL, \
+                 api_addr TEXT NOT NULL, cluster_addr TEXT NOT NULL, \
+                 valid_until TIMESTAMPTZ NOT NULL)"
+            ),
+            create_changes: format!(
+                "CREATE TABLE IF NOT EXISTS {changes} (kind TEXT PRIMARY KEY, counter BIGINT NOT NULL)"
+            ),
+            hold: format!(
+                "WITH taken AS ( \
+                    INSERT INTO {locks} AS l (name, holder, api_addr, cluster_addr, valid_until) \
+                    VALUES ('active', $1, $2, $3, clock_timestamp() + $4::int8 * interval '1 millisecond') \
+                    ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
+                        api_addr = EXCLUDED.api_addr, cluster_addr = EXCLUDED.cluster_addr, \
+                        valid_until = EXCLUDED.valid_until \
+                    WHERE l.holder = EXCLUDED.holder OR l.valid_until < clock_timestamp() \
+                    RETURNING holder, api_addr, cluster_addr) \
+                 SELECT holder, api_addr, cluster_addr FROM taken \
+                 UNION ALL \
+                 SELECT holder, api_addr, cluster_addr FROM {locks} \
+                    WHERE name = 'active' AND NOT EXISTS (SELECT 1 FROM taken) \
+                 LIMIT 1"
+            ),
+            release: format!("DELETE FROM {locks} WHERE name = 'active' AND holder = $1"),
+            bump: format!(
+                "INSERT INTO {changes} AS c (kind, counter) VALUES ($1, 1) \
+                 ON CONFLICT (kind) DO UPDATE SET counter = c.counter + 1"
+            ),
+            counters: format!("SELECT kind, counter FROM {changes}"),
         }
     }
 }
