@@ -11,6 +11,7 @@ pub mod ha;
 mod key;
 pub mod memory;
 pub mod postgres;
+mod postgres_tls;
 pub mod sqlite;
 pub mod testing;
 
