@@ -84,8 +84,8 @@ impl Cluster {
             .with_token(self.root.clone())
     }
 
-    /// Waits until exactly one live node says it is active and every live node names it as the
-    /// leader; returns its index.
+    /// Waits until exactly one live, unsealed node says it is active and every such node names
+    /// it as the leader; returns its index.
     async fn active(&self, within: Duration) -> usize {
         let deadline = Instant::now() + within;
         loop {
@@ -93,7 +93,12 @@ impl Cluster {
             let mut addresses = BTreeSet::new();
             for (index, node) in self.nodes.iter().enumerate() {
                 let Some(node) = node else { continue };
-                let leader = node.client().leader().await.expect("sys/leader");
+                let leader = match node.client().leader().await {
+                    Ok(leader) => leader,
+                    // A sealed node takes no part.
+                    Err(coffer_client::Error::Api { status: 503, .. }) => continue,
+                    Err(error) => panic!("sys/leader: {error}"),
+                };
                 assert!(leader.ha_enabled, "sys/leader: ha_enabled");
                 if leader.is_self {
                     actives.push((index, node.addr.clone()));
@@ -317,6 +322,37 @@ async fn issue_8_three_nodes_share_one_postgresql_store() {
         body["data"]["data"]["n"].as_u64(),
         Some(3 * WRITERS_PER_NODE as u64 * INCREMENTS),
         "every increment landed exactly once"
+    );
+
+    // A sealed node answers 503 and stays sealed; the others keep serving.
+    let standby = (0..3).find(|index| *index != active).expect("a standby");
+    let sealed = cluster.root(standby);
+    ok(&sealed, "PUT", "sys/seal", None).await;
+    assert_eq!(call(&sealed, "GET", "secret/data/app", None).await.0, 503);
+    assert_eq!(
+        call(
+            &sealed,
+            "POST",
+            "secret/data/app",
+            Some(json!({"data": {"x": 1}}))
+        )
+        .await
+        .0,
+        503
+    );
+    let (code, health) = sealed.health().await.expect("health");
+    assert_eq!((code, health.sealed), (503, true));
+    ok(
+        &cluster.root(active),
+        "POST",
+        "secret/data/app",
+        Some(json!({"data": {"x": 2}})),
+    )
+    .await;
+    assert_eq!(cluster.active(Duration::from_secs(15)).await, active);
+    assert!(
+        sealed.seal_status().await.expect("status").sealed,
+        "no auto-unseal after a seal"
     );
 }
 
