@@ -1,7 +1,8 @@
 //! High availability on a shared backend (PostgreSQL with `ha_enabled`): every node serves
 //! reads and writes from the database; one *active* node, holding a lock row with a lease,
-//! runs the background jobs. Caches of records other nodes may change (mount tables, policies,
-//! namespaces, identities, grants, audit devices, tokens) follow the backend's change counters.
+//! runs the background jobs. Caches of records other nodes may change (the barrier's keyring,
+//! mount tables, policies, namespaces, identities, grants, audit devices, tokens) follow the
+//! backend's change counters.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,8 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(3);
 
 /// The cache kind of tokens (their entries are cached per namespace).
 pub(crate) const TOKENS: &str = "tokens";
+/// The cache kind of the barrier's keyring (rotated on another node).
+pub(crate) const KEYRING: &str = "keyring";
 /// The cache kind of audit devices.
 pub(crate) const AUDIT: &str = "audit";
 /// The cache kind of everything else loaded at unseal: mount tables, policies, namespaces,
@@ -35,7 +38,9 @@ pub fn cache_kind(key: &str) -> Option<&'static str> {
         .strip_prefix("namespaces/")
         .and_then(|rest| rest.split_once('/'))
         .map_or(key, |(_, below)| below);
-    if local.starts_with("sys/token/") {
+    if key == "core/keyring" {
+        Some(KEYRING)
+    } else if local.starts_with("sys/token/") {
         Some(TOKENS)
     } else if local.starts_with("core/audit/") {
         Some(AUDIT)
@@ -197,6 +202,8 @@ mod tests {
             ("identity/entity/e", Some(CONFIG)),
             ("sys/grants/g", Some(CONFIG)),
             ("core/audit/file", Some(AUDIT)),
+            ("core/keyring", Some(KEYRING)),
+            ("namespaces/u/core/keyring", None),
             ("logical/uuid/data/x", None),
             ("sys/expire/root/lease", None),
             ("core/mounts-other", None),

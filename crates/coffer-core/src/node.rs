@@ -636,8 +636,8 @@ impl Core {
         }
     }
 
-    /// Reloads what other nodes changed since the caches were loaded: token caches are
-    /// dropped, and mount tables, policies, namespaces, identities and grants (and audit
+    /// Reloads what other nodes changed since the caches were loaded: the keyring is read
+    /// again, token caches are dropped, and mount tables, policies, namespaces, identities and grants (and audit
     /// devices) are loaded again. A no-op without HA or while sealed.
     pub async fn refresh_caches(&self) -> Result<()> {
         let Some(ha) = &self.ha else { return Ok(()) };
@@ -654,8 +654,15 @@ impl Core {
         if changed.is_empty() {
             return Ok(());
         }
+        if changed.iter().any(|kind| kind == ha::KEYRING) {
+            self.barrier
+                .reload_keyring()
+                .await
+                .map_err(Error::from_barrier)?;
+        }
         let config = changed.iter().any(|kind| kind == ha::CONFIG);
         let audit = changed.iter().any(|kind| kind == ha::AUDIT);
+        let tokens = changed.iter().any(|kind| kind == ha::TOKENS);
         if config || audit {
             let namespaces =
                 Namespaces::load(&self.barrier, self.clock.clone(), self.engines.clone()).await?;
@@ -680,7 +687,7 @@ impl Core {
             });
             *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh);
             tracing::debug!(?changed, "reloaded caches changed by another node");
-        } else {
+        } else if tokens {
             for namespace in state.namespaces.all() {
                 namespace.tokens.forget_cached();
             }

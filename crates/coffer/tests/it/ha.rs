@@ -194,6 +194,22 @@ async fn issue_8_three_nodes_share_one_postgresql_store() {
         assert_eq!(body["data"]["data"]["password"], "from-a");
     }
 
+    // A keyring rotated on B: what B then writes under the new term reads on A and C.
+    ok(&b, "POST", "sys/rotate", None).await;
+    ok(
+        &b,
+        "POST",
+        "secret/data/rotated",
+        Some(json!({"data": {"term": "new"}})),
+    )
+    .await;
+    for node in [&a, &c] {
+        eventually("the new term is known", Duration::from_secs(1), || async {
+            call(node, "GET", "secret/data/rotated", None).await.0 == 200
+        })
+        .await;
+    }
+
     // A token used (and cached) on A, revoked on B, is refused on A within a second.
     let created = ok(
         &a,
