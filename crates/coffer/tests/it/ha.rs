@@ -27,7 +27,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Starts node A, initializes through it, then starts B and C, which unseal themselves.
+    /// Starts nodes A and B, initializes through A, then starts C; B and C unseal themselves.
     async fn start() -> Cluster {
         let (pg, schema) = postgres_test_schema().await;
         let key_dir = tempfile::tempdir().expect("tempdir");
@@ -41,21 +41,26 @@ impl Cluster {
             schema.name(),
             key_file.display()
         );
-        let mut dirs = vec![key_dir];
-        let first_dir = tempfile::tempdir().expect("tempdir");
-        let first = TestServer::with_config(first_dir.path(), &config);
-        dirs.push(first_dir);
-        let init = first.client().init(1, 1).await.expect("init");
         let mut cluster = Cluster {
-            nodes: vec![Some(first)],
-            root: init.root_token,
+            nodes: Vec::new(),
+            root: String::new(),
             config,
-            dirs,
+            dirs: vec![key_dir],
             _schema: schema,
         };
-        for _ in 0..2 {
-            cluster.add_node();
-        }
+        // B starts before the store is initialized: it stays sealed until A initializes it.
+        cluster.add_node();
+        cluster.add_node();
+        let first = cluster.nodes[0].as_ref().expect("running").client();
+        cluster.root = first.init(1, 1).await.expect("init").root_token;
+        let second = cluster.nodes[1].as_ref().expect("running").client();
+        eventually(
+            "a node started before init unseals itself",
+            Duration::from_secs(10),
+            || async { !second.seal_status().await.expect("status").sealed },
+        )
+        .await;
+        cluster.add_node();
         for node in cluster.live() {
             assert!(
                 !node.client().seal_status().await.expect("status").sealed,
