@@ -171,6 +171,39 @@ impl Barrier {
             .is_none()
     }
 
+    /// Reads the stored keyring again, keeping the root key: another node sharing the storage
+    /// rotated it. A no-op while sealed or when it did not change; [`Error::WrongKey`] when it was
+    /// re-sealed under a new root key (this node then keeps the keyring it has).
+    pub async fn reload_keyring(&self) -> Result<()> {
+        let _writer = self.keyring_writes.lock().await;
+        let Ok(current) = self.unsealed() else {
+            return Ok(());
+        };
+        let blob = self
+            .storage
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or(Error::NotInitialized)?;
+        if blob == current.stored {
+            return Ok(());
+        }
+        let keyring = open_keyring(&current.root, &blob)?;
+        let term = keyring.active().term();
+        let next = Arc::new(Unsealed {
+            root: RootKey::from_bytes(current.root.as_bytes())?,
+            keyring,
+            stored: blob,
+            encryptions: AtomicU64::new(0),
+        });
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if state.is_some() {
+            *state = Some(next);
+            drop(state);
+            tracing::info!(%term, "barrier keyring reloaded");
+        }
+        Ok(())
+    }
+
     /// Adds term N+1 and persists the keyring; new writes use the new term, old terms still
     /// decrypt. [`Error::Conflict`] if the stored keyring changed since this barrier read it.
     pub async fn rotate(&self) -> Result<KeyStatus> {

@@ -2,6 +2,7 @@
 //! unsealed — the token store and policy store. Requests enter through [`Core::handle`]
 //! (`pipeline.rs`); lifecycle calls (`init`, `unseal`, `seal`) are methods here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::grants::GrantStore;
+use crate::ha::{self, Ha, HaConfig, LeaderStatus};
 use crate::identity::IdentityStore;
 use crate::lease::LeaseStore;
 use crate::mount::{EngineRegistry, MountRequest};
@@ -45,6 +47,8 @@ pub struct CoreConfig {
     pub engines: EngineRegistry,
     /// Audit devices declared in the server configuration (they cannot be disabled over the API).
     pub audit_devices: Vec<coffer_audit::DeviceConfig>,
+    /// This node's addresses for HA; used when the storage can elect an active node.
+    pub ha: Option<HaConfig>,
 }
 
 /// What `sys/health` reports.
@@ -54,7 +58,7 @@ pub struct HealthStatus {
     pub initialized: bool,
     /// Whether it is sealed.
     pub sealed: bool,
-    /// Whether this node is a standby (always false until HA exists).
+    /// Whether this node is an unsealed HA standby.
     pub standby: bool,
     /// The server's clock.
     pub server_time: SystemTime,
@@ -73,14 +77,14 @@ pub struct DevInit {
 /// What exists only while unsealed. Audit devices, identities and grants are global; mounts,
 /// auth methods, policies and tokens belong to a namespace (`namespaces`).
 pub(crate) struct Unsealed {
-    pub(crate) audit: AuditLog,
+    pub(crate) audit: Arc<AuditLog>,
     pub(crate) grants: GrantStore,
     pub(crate) identity: IdentityStore,
     pub(crate) namespaces: Namespaces,
     /// Leases of every namespace (each record names its namespace).
     pub(crate) leases: LeaseStore,
-    pub(crate) notifiers: Notifiers,
-    pub(crate) reminders: ReminderLog,
+    pub(crate) notifiers: Arc<Notifiers>,
+    pub(crate) reminders: Arc<ReminderLog>,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -105,6 +109,11 @@ pub struct Core {
     audit_devices: Vec<coffer_audit::DeviceConfig>,
     lifecycle: Mutex<Lifecycle>,
     state: RwLock<Option<Arc<Unsealed>>>,
+    /// HA on a shared backend; `None` for a single node.
+    ha: Option<Ha>,
+    /// Set when the auto-unseal key found nothing to unseal at start (the store was not
+    /// initialized yet): an HA node keeps trying, so it joins once another node initializes.
+    auto_unseal_pending: AtomicBool,
 }
 
 impl std::fmt::Debug for Core {
@@ -121,6 +130,10 @@ impl Core {
     /// initialized, it unseals before returning.
     pub async fn new(config: CoreConfig) -> Result<Arc<Core>> {
         let barrier = Arc::new(Barrier::new(config.storage.clone()));
+        let ha = match (config.storage.ha(), config.ha) {
+            (Some(backend), Some(addresses)) => Some(Ha::new(backend.clone(), addresses)),
+            _ => None,
+        };
         let core = Arc::new(Core {
             storage: config.storage,
             barrier,
@@ -130,10 +143,22 @@ impl Core {
             audit_devices: config.audit_devices,
             lifecycle: Mutex::new(Lifecycle::default()),
             state: RwLock::new(None),
+            ha,
+            auto_unseal_pending: AtomicBool::new(false),
         });
-        if let Some(key) = &core.auto_unseal
-            && let Some(root) = key.load_root(&core.storage).await?
+        if !core.try_auto_unseal().await? && core.auto_unseal.is_some() {
+            core.auto_unseal_pending.store(true, Ordering::SeqCst);
+        }
+        Ok(core)
+    }
+
+    /// Unseals with the auto-unseal key when one is configured and the store holds its copy of
+    /// the root key; returns whether it unsealed.
+    async fn try_auto_unseal(&self) -> Result<bool> {
+        if let Some(key) = &self.auto_unseal
+            && let Some(root) = key.load_root(&self.storage).await?
         {
+            let core = self;
             core.barrier.unseal(&root).await.map_err(|e| match e {
                     coffer_barrier::Error::WrongKey => Error::invalid(
                         "the auto-unseal copy of the root key does not open the keyring: storage and key do not match",
@@ -142,8 +167,9 @@ impl Core {
                 })?;
             core.post_unseal().await?;
             tracing::info!("unsealed with the auto-unseal key");
+            return Ok(true);
         }
-        Ok(core)
+        Ok(false)
     }
 
     /// The barrier (for the sys backend).
@@ -178,6 +204,11 @@ impl Core {
     }
 
     async fn post_unseal(&self) -> Result<Arc<Unsealed>> {
+        // Read before the caches load, so a change made meanwhile is seen as one.
+        let counters = match &self.ha {
+            Some(ha) => Some(ha.backend.change_counters().await?),
+            None => None,
+        };
         let cluster = match self
             .barrier
             .get(CLUSTER_PATH)
@@ -211,16 +242,22 @@ impl Core {
         let grants = GrantStore::load(self.barrier.view("sys/grants/")).await?;
         let audit = AuditLog::load(self.barrier.view("core/audit/"), &self.audit_devices).await?;
         let state = Arc::new(Unsealed {
-            audit,
+            audit: Arc::new(audit),
             grants,
             identity,
             namespaces,
             leases: LeaseStore::new(self.barrier.view("sys/expire/")),
-            notifiers: Notifiers::new(self.barrier.view("sys/notifiers/"), self.clock.clone()),
-            reminders: ReminderLog::new(self.barrier.view("sys/reminders/")),
+            notifiers: Arc::new(Notifiers::new(
+                self.barrier.view("sys/notifiers/"),
+                self.clock.clone(),
+            )),
+            reminders: Arc::new(ReminderLog::new(self.barrier.view("sys/reminders/"))),
             cluster,
         });
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
+        if let Some(ha) = &self.ha {
+            *ha.seen.lock().unwrap_or_else(|p| p.into_inner()) = counters;
+        }
         Ok(state)
     }
 
@@ -268,10 +305,29 @@ impl Core {
         Ok(HealthStatus {
             initialized,
             sealed: state.is_none(),
-            standby: false,
+            standby: state.is_some() && !self.is_active(),
             server_time: self.clock.now(),
             cluster: state.map(|s| s.cluster.clone()),
         })
+    }
+
+    /// Whether this node runs the background jobs: always without HA; with HA, while it holds
+    /// the active lock.
+    pub fn is_active(&self) -> bool {
+        self.ha.as_ref().is_none_or(Ha::is_active)
+    }
+
+    /// `sys/leader`.
+    pub fn leader(&self) -> LeaderStatus {
+        match &self.ha {
+            Some(ha) => ha.status(),
+            None => LeaderStatus {
+                ha_enabled: false,
+                is_self: false,
+                leader_address: String::new(),
+                leader_cluster_address: String::new(),
+            },
+        }
     }
 
     /// `sys/init`: creates the root key, splits it, creates the keyring and the root token.
@@ -419,12 +475,19 @@ impl Core {
     pub async fn seal_now(&self) -> Result<()> {
         let mut lifecycle = self.lifecycle.lock().await;
         self.seal_locked(&mut lifecycle);
+        self.auto_unseal_pending.store(false, Ordering::SeqCst);
+        if let Some(ha) = &self.ha {
+            ha.release().await;
+        }
         tracing::info!("sealed");
         Ok(())
     }
 
     fn seal_locked(&self, lifecycle: &mut Lifecycle) {
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(ha) = &self.ha {
+            *ha.seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         self.barrier.seal();
         lifecycle.progress.reset();
     }
@@ -491,6 +554,9 @@ impl Core {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
+                if !self.is_active() {
+                    continue;
+                }
                 match self.reap_expired().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(count = n, "revoked expired tokens"),
@@ -503,6 +569,9 @@ impl Core {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
+                if !self.is_active() {
+                    continue;
+                }
                 match self.deliver_reminders().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(count = n, "reminders delivered"),
@@ -510,11 +579,121 @@ impl Core {
                 }
             }
         };
-        tokio::select! {
-            () = shutdown => {}
-            () = reaper => {}
-            () = reminders => {}
+        let election = async {
+            let mut ticker = tokio::time::interval(ha::LOCK_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                self.ha_tick().await;
+            }
+        };
+        let watcher = async {
+            let mut ticker = tokio::time::interval(ha::WATCH_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = self.refresh_caches().await {
+                    tracing::warn!(%error, "refreshing caches from the shared storage failed");
+                }
+            }
+        };
+        if self.ha.is_some() {
+            tokio::select! {
+                () = shutdown => {}
+                () = reaper => {}
+                () = reminders => {}
+                () = election => {}
+                () = watcher => {}
+            }
+        } else {
+            tokio::select! {
+                () = shutdown => {}
+                () = reaper => {}
+                () = reminders => {}
+            }
         }
+    }
+
+    /// One election round: a sealed node joins once another node initialized the store (with
+    /// the auto-unseal key) and otherwise never holds the lock; an unsealed one takes or renews
+    /// it.
+    async fn ha_tick(&self) {
+        let Some(ha) = &self.ha else { return };
+        if self.is_sealed() && self.auto_unseal_pending.load(Ordering::SeqCst) {
+            let _lifecycle = self.lifecycle.lock().await;
+            if self.is_sealed() && self.auto_unseal_pending.load(Ordering::SeqCst) {
+                match self.try_auto_unseal().await {
+                    Ok(true) => self.auto_unseal_pending.store(false, Ordering::SeqCst),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "auto-unseal failed"),
+                }
+            }
+        }
+        if self.is_sealed() {
+            ha.release().await;
+        } else {
+            ha.hold().await;
+        }
+    }
+
+    /// Reloads what other nodes changed since the caches were loaded: the keyring is read
+    /// again, token caches are dropped, and mount tables, policies, namespaces, identities and grants (and audit
+    /// devices) are loaded again. A no-op without HA or while sealed.
+    pub async fn refresh_caches(&self) -> Result<()> {
+        let Some(ha) = &self.ha else { return Ok(()) };
+        // The lifecycle lock keeps a seal from racing the swap below.
+        let _lifecycle = self.lifecycle.lock().await;
+        let Ok(state) = self.unsealed() else {
+            return Ok(());
+        };
+        let Some(before) = ha.seen.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(());
+        };
+        let now = ha.backend.change_counters().await?;
+        let changed = ha::changed_kinds(&before, &now);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if changed.iter().any(|kind| kind == ha::KEYRING) {
+            self.barrier
+                .reload_keyring()
+                .await
+                .map_err(Error::from_barrier)?;
+        }
+        let config = changed.iter().any(|kind| kind == ha::CONFIG);
+        let audit = changed.iter().any(|kind| kind == ha::AUDIT);
+        let tokens = changed.iter().any(|kind| kind == ha::TOKENS);
+        if config || audit {
+            let namespaces =
+                Namespaces::load(&self.barrier, self.clock.clone(), self.engines.clone()).await?;
+            let identity = IdentityStore::load(self.barrier.view("identity/")).await?;
+            let grants = GrantStore::load(self.barrier.view("sys/grants/")).await?;
+            let audit_log = if audit {
+                Arc::new(
+                    AuditLog::load(self.barrier.view("core/audit/"), &self.audit_devices).await?,
+                )
+            } else {
+                state.audit.clone()
+            };
+            let fresh = Arc::new(Unsealed {
+                audit: audit_log,
+                grants,
+                identity,
+                namespaces,
+                leases: state.leases.clone(),
+                notifiers: state.notifiers.clone(),
+                reminders: state.reminders.clone(),
+                cluster: state.cluster.clone(),
+            });
+            *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh);
+            tracing::debug!(?changed, "reloaded caches changed by another node");
+        } else if tokens {
+            for namespace in state.namespaces.all() {
+                namespace.tokens.forget_cached();
+            }
+        }
+        *ha.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        Ok(())
     }
 
     /// SIGHUP: reopens audit files (for log rotation).
@@ -536,6 +715,9 @@ impl Core {
         {
             let mut lifecycle = self.lifecycle.lock().await;
             self.seal_locked(&mut lifecycle);
+        }
+        if let Some(ha) = &self.ha {
+            ha.release().await;
         }
         self.storage.close().await?;
         Ok(())

@@ -414,6 +414,11 @@ impl TokenStore {
         cache.insert(entry.hash.clone(), entry.clone());
     }
 
+    /// Drops every cached entry (another node changed tokens).
+    pub(crate) fn forget_cached(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     fn cache_forget(&self, hash: &TokenHash) {
         self.cache
             .lock()

@@ -196,12 +196,13 @@ pub(crate) async fn leader(State(state): State<AppState>) -> Response {
     if state.core.is_sealed() {
         return error_response(&Error::Sealed);
     }
+    let leader = state.core.leader();
     let body = Leader {
-        ha_enabled: false,
-        is_self: false,
+        ha_enabled: leader.ha_enabled,
+        is_self: leader.is_self,
         active_time: "0001-01-01T00:00:00Z".into(),
-        leader_address: String::new(),
-        leader_cluster_address: String::new(),
+        leader_address: leader.leader_address,
+        leader_cluster_address: leader.leader_cluster_address,
         performance_standby: false,
         performance_standby_last_remote_wal: 0,
     };

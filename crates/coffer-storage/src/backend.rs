@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::ha::HaBackend;
 
 /// One step of an atomic transaction.
 ///
@@ -88,6 +89,7 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Backend>,
+    ha: Option<Arc<dyn HaBackend>>,
 }
 
 impl Storage {
@@ -95,12 +97,26 @@ impl Storage {
     pub fn new(backend: impl Backend) -> Self {
         Self {
             backend: Arc::new(backend),
+            ha: None,
         }
     }
 
     /// Wraps an already shared backend.
     pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+        Self { backend, ha: None }
+    }
+
+    /// Wraps a backend that several nodes share and that can elect the active one.
+    pub fn with_ha<B: Backend + HaBackend>(backend: Arc<B>) -> Self {
+        Self {
+            backend: backend.clone(),
+            ha: Some(backend),
+        }
+    }
+
+    /// The HA ability, when the backend has it and HA is enabled.
+    pub fn ha(&self) -> Option<&Arc<dyn HaBackend>> {
+        self.ha.as_ref()
     }
 
     /// See [`Backend::get`].
@@ -153,6 +169,7 @@ impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Storage")
             .field("kind", &self.kind())
+            .field("ha", &self.ha.is_some())
             .finish()
     }
 }

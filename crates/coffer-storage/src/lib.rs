@@ -7,13 +7,16 @@
 
 mod backend;
 mod error;
+pub mod ha;
 mod key;
 pub mod memory;
 pub mod migration;
 pub mod postgres;
+mod postgres_tls;
 pub mod sqlite;
 pub mod testing;
 
 pub use backend::{Backend, Storage, TxOp};
 pub use error::{Error, Result};
+pub use ha::{ChangeClassifier, HaBackend, HaLeader, HaNode};
 pub use key::MAX_KEY_BYTES;

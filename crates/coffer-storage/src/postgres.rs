@@ -1,5 +1,5 @@
 //! The PostgreSQL backend, for several Coffer nodes sharing one database: `tokio-postgres` over
-//! a `deadpool-postgres` pool, without TLS for now.
+//! a `deadpool-postgres` pool, with TLS (rustls) when `sslmode` asks for it.
 //!
 //! # Table layout
 //!
@@ -23,6 +23,7 @@
 //!
 //! The schema and table names are what HA nodes share; every statement is built once in [`Sql`].
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -31,14 +32,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
 
 use crate::error::chain;
 use crate::key::{self, Child};
-use crate::{Backend, Error, Result, TxOp};
+use crate::postgres_tls::{self, Verify};
+use crate::{Backend, ChangeClassifier, Error, HaBackend, HaLeader, HaNode, Result, TxOp};
 
 /// The table name used when the config does not set one.
 pub const DEFAULT_TABLE: &str = "coffer_kv";
+/// The HA lock table name used when the config does not set one.
+pub const DEFAULT_HA_TABLE: &str = "coffer_ha_locks";
 /// The pool size used when the config does not set one.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 
@@ -46,8 +50,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 #[derive(Clone)]
 pub struct PostgresConfig {
     /// A URL (`postgres://user@host:5432/db?sslmode=disable`) or a `key=value` connection
-    /// string. It may hold a password, so it never appears in `Debug` output or errors. TLS is
-    /// not supported yet: `sslmode` must be absent, `disable` or `prefer`.
+    /// string. It may hold a password, so it never appears in `Debug` output or errors.
+    /// `sslmode=require|verify-ca|verify-full` (and `sslrootcert`) mean what they mean to libpq;
+    /// `prefer` connects in plain text.
     pub connection_url: String,
     /// The table; created when missing. Must match `[A-Za-z_][A-Za-z0-9_]*` (at most 63 bytes).
     pub table: String,
@@ -56,6 +61,18 @@ pub struct PostgresConfig {
     pub schema: Option<String>,
     /// The most connections the pool opens (at least 1).
     pub max_connections: usize,
+    /// HA: the lock table and the change counters; `None` for a single node.
+    pub ha: Option<PostgresHa>,
+}
+
+/// The HA settings of a [`PostgresConfig`].
+#[derive(Clone)]
+pub struct PostgresHa {
+    /// The lock table (in the same schema); created when missing. Same naming rule as `table`.
+    /// The change counters live in `<ha_table>_changes`.
+    pub ha_table: String,
+    /// Which writes bump which cache's change counter.
+    pub classify: ChangeClassifier,
 }
 
 impl PostgresConfig {
@@ -66,6 +83,7 @@ impl PostgresConfig {
             table: DEFAULT_TABLE.to_owned(),
             schema: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            ha: None,
         }
     }
 }
@@ -78,6 +96,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("table", &self.table)
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
+            .field("ha_table", &self.ha.as_ref().map(|ha| &ha.ha_table))
             .finish()
     }
 }
@@ -88,6 +107,8 @@ pub struct PostgresBackend {
     sql: Sql,
     /// `host:port` for error messages.
     target: String,
+    /// HA statements and the change classifier, when HA is enabled.
+    ha: Option<(HaSql, ChangeClassifier)>,
 }
 
 impl PostgresBackend {
@@ -105,22 +126,34 @@ impl PostgresBackend {
                 "postgresql max_connections must be at least 1".to_owned(),
             ));
         }
-        reject_tls(&config.connection_url)?;
-        let mut pg_config: tokio_postgres::Config =
-            config.connection_url.parse().map_err(|error| {
-                Error::Config(format!("postgresql connection string: {}", chain(&error)))
-            })?;
+        let ha = match &config.ha {
+            Some(ha) => {
+                let locks = identifier("ha_table", &ha.ha_table)?;
+                let changes = format!("{locks}_changes");
+                identifier("ha_table", &changes)?;
+                Some((HaSql::new(schema, locks, &changes), ha.classify))
+            }
+            None => None,
+        };
+        let (connection, tls) = tls_request(&config.connection_url)?;
+        let mut pg_config: tokio_postgres::Config = connection.parse().map_err(|error| {
+            Error::Config(format!("postgresql connection string: {}", chain(&error)))
+        })?;
         if pg_config.get_connect_timeout().is_none() {
             pg_config.connect_timeout(CONNECT_TIMEOUT);
         }
         let target = describe_target(&pg_config);
-        let manager = Manager::from_config(
-            pg_config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            TlsRequest::Plain => Manager::from_config(pg_config, NoTls, manager_config),
+            TlsRequest::Tls { verify, root_cert } => {
+                let connector = postgres_tls::connector(verify, root_cert.as_deref())?;
+                pg_config.ssl_mode(SslMode::Require);
+                Manager::from_config(pg_config, connector, manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(config.max_connections)
             .runtime(Runtime::Tokio1)
@@ -131,6 +164,7 @@ impl PostgresBackend {
             pool,
             sql: Sql::new(schema, table),
             target,
+            ha,
         };
         backend.create_table().await?;
         Ok(backend)
@@ -145,6 +179,10 @@ impl PostgresBackend {
             transaction.batch_execute(create_schema).await?;
         }
         transaction.batch_execute(&self.sql.create_table).await?;
+        if let Some((ha, _)) = &self.ha {
+            transaction.batch_execute(&ha.create_locks).await?;
+            transaction.batch_execute(&ha.create_changes).await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -271,6 +309,21 @@ impl Backend for PostgresBackend {
         let get = client.prepare_cached(&self.sql.get).await?;
         let put = client.prepare_cached(&self.sql.put).await?;
         let delete = client.prepare_cached(&self.sql.delete).await?;
+        // The caches this write invalidates, in a fixed order (their rows are locked in it).
+        let mut kinds: Vec<&'static str> = match &self.ha {
+            Some((_, classify)) => ops
+                .iter()
+                .filter(|op| !matches!(op, TxOp::Expect { .. }))
+                .filter_map(|op| classify(op.key()))
+                .collect(),
+            None => Vec::new(),
+        };
+        kinds.sort_unstable();
+        kinds.dedup();
+        let bump = match &self.ha {
+            Some((ha, _)) if !kinds.is_empty() => Some(client.prepare_cached(&ha.bump).await?),
+            _ => None,
+        };
         let transaction = client.transaction().await?;
 
         let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
@@ -294,6 +347,13 @@ impl Backend for PostgresBackend {
             };
             steps.push(step);
         }
+        if let Some(bump) = &bump {
+            for kind in &kinds {
+                steps.push(Box::pin(async move {
+                    tx.execute(bump, &[kind]).await.map(|_| None)
+                }));
+            }
+        }
         let results = pipeline(steps).await?;
 
         // `results[0]` is the lock statement; the rest line up with `ops`.
@@ -316,6 +376,60 @@ impl Backend for PostgresBackend {
     async fn close(&self) -> Result<()> {
         self.pool.close();
         Ok(())
+    }
+}
+
+#[async_trait]
+impl HaBackend for PostgresBackend {
+    async fn hold_lock(&self, node: &HaNode, ttl: Duration) -> Result<HaLeader> {
+        let ha = self.ha_sql()?;
+        let client = self.client().await?;
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let statement = client.prepare_cached(&ha.hold).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&node.id, &node.api_addr, &node.cluster_addr, &millis];
+        // When another node inserted the first lock row while this statement ran, the statement's
+        // snapshot sees neither row; the second attempt sees the committed one.
+        let row = match client.query_opt(&statement, &params).await? {
+            Some(row) => row,
+            None => client.query_one(&statement, &params).await?,
+        };
+        let holder = HaNode {
+            id: row.try_get(0)?,
+            api_addr: row.try_get(1)?,
+            cluster_addr: row.try_get(2)?,
+        };
+        Ok(HaLeader {
+            is_self: holder.id == node.id,
+            node: holder,
+        })
+    }
+
+    async fn release_lock(&self, node_id: &str) -> Result<()> {
+        let ha = self.ha_sql()?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&ha.release).await?;
+        client.execute(&statement, &[&node_id]).await?;
+        Ok(())
+    }
+
+    async fn change_counters(&self) -> Result<BTreeMap<String, i64>> {
+        let ha = self.ha_sql()?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&ha.counters).await?;
+        let rows = client.query(&statement, &[]).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+}
+
+impl PostgresBackend {
+    fn ha_sql(&self) -> Result<&HaSql> {
+        self.ha
+            .as_ref()
+            .map(|(sql, _)| sql)
+            .ok_or_else(|| Error::Config("postgresql ha_enabled is false".to_owned()))
     }
 }
 
@@ -407,6 +521,61 @@ impl Sql {
     }
 }
 
+/// The HA statements: the lock row (one row, `name = 'active'`) and the change counters.
+struct HaSql {
+    create_locks: String,
+    create_changes: String,
+    /// Takes or renews the lock for `$1` (api `$2`, cluster `$3`) for `$4` ms, and returns the
+    /// holder. Expiry is judged on the database's clock, so node clocks may disagree.
+    hold: String,
+    release: String,
+    /// Adds one to the counter of kind `$1`.
+    bump: String,
+    counters: String,
+}
+
+impl HaSql {
+    fn new(schema: Option<&str>, locks: &str, changes: &str) -> Self {
+        let qualify = |name: &str| match schema {
+            Some(schema) => format!("\"{schema}\".\"{name}\""),
+            None => format!("\"{name}\""),
+        };
+        let locks = qualify(locks);
+        let changes = qualify(changes);
+        Self {
+            create_locks: format!(
+                "CREATE TABLE IF NOT EXISTS {locks} (name TEXT PRIMARY KEY, holder TEXT NOT NULL, \
+                 api_addr TEXT NOT NULL, cluster_addr TEXT NOT NULL, \
+                 valid_until TIMESTAMPTZ NOT NULL)"
+            ),
+            create_changes: format!(
+                "CREATE TABLE IF NOT EXISTS {changes} (kind TEXT PRIMARY KEY, counter BIGINT NOT NULL)"
+            ),
+            hold: format!(
+                "WITH taken AS ( \
+                    INSERT INTO {locks} AS l (name, holder, api_addr, cluster_addr, valid_until) \
+                    VALUES ('active', $1, $2, $3, clock_timestamp() + $4::int8 * interval '1 millisecond') \
+                    ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
+                        api_addr = EXCLUDED.api_addr, cluster_addr = EXCLUDED.cluster_addr, \
+                        valid_until = EXCLUDED.valid_until \
+                    WHERE l.holder = EXCLUDED.holder OR l.valid_until < clock_timestamp() \
+                    RETURNING holder, api_addr, cluster_addr) \
+                 SELECT holder, api_addr, cluster_addr FROM taken \
+                 UNION ALL \
+                 SELECT holder, api_addr, cluster_addr FROM {locks} \
+                    WHERE name = 'active' AND NOT EXISTS (SELECT 1 FROM taken) \
+                 LIMIT 1"
+            ),
+            release: format!("DELETE FROM {locks} WHERE name = 'active' AND holder = $1"),
+            bump: format!(
+                "INSERT INTO {changes} AS c (kind, counter) VALUES ($1, 1) \
+                 ON CONFLICT (kind) DO UPDATE SET counter = c.counter + 1"
+            ),
+            counters: format!("SELECT kind, counter FROM {changes}"),
+        }
+    }
+}
+
 /// A schema or table name, checked against `[A-Za-z_][A-Za-z0-9_]*` and PostgreSQL's 63-byte
 /// limit. Only checked names are ever put into SQL text (and quoted there).
 fn identifier<'a>(what: &str, name: &'a str) -> Result<&'a str> {
@@ -425,29 +594,113 @@ fn identifier<'a>(what: &str, name: &'a str) -> Result<&'a str> {
     }
 }
 
-/// Fails when the connection string asks for TLS, which is not supported yet.
-fn reject_tls(connection: &str) -> Result<()> {
-    match ssl_mode(connection).as_deref() {
-        None | Some("disable" | "prefer") => Ok(()),
-        Some(mode) => Err(Error::Config(format!(
-            "TLS to PostgreSQL is not supported yet (sslmode={mode}); \
-             use sslmode=disable or prefer, or leave sslmode out"
-        ))),
-    }
+/// What the connection string asks for about TLS.
+#[derive(Debug, PartialEq, Eq)]
+enum TlsRequest {
+    /// No TLS (`sslmode` absent, `disable` or `prefer`: the server is reached in plain text).
+    Plain,
+    /// TLS with this much verification, against these roots (`None`: the system bundle).
+    Tls {
+        verify: Verify,
+        root_cert: Option<std::path::PathBuf>,
+    },
 }
 
-/// The `sslmode` a connection string asks for, lower-cased, in either URL or `key=value` form.
-fn ssl_mode(connection: &str) -> Option<String> {
+/// Splits the libpq TLS settings `tokio-postgres` does not parse (`sslmode=verify-ca|verify-full`,
+/// `sslrootcert`) out of the connection string: the string to give `tokio-postgres`, and what
+/// was asked.
+fn tls_request(connection: &str) -> Result<(String, TlsRequest)> {
+    let params = connection_params(connection);
+    let mode = params
+        .iter()
+        .rfind(|param| param.name == "sslmode")
+        .map(|param| param.value.to_ascii_lowercase());
+    let root_cert = params
+        .iter()
+        .rfind(|param| param.name == "sslrootcert")
+        .map(|param| std::path::PathBuf::from(&param.value));
+    let request = match mode.as_deref() {
+        None | Some("disable" | "allow" | "prefer") => TlsRequest::Plain,
+        Some("require") => TlsRequest::Tls {
+            // As in libpq: a root certificate turns `require` into `verify-ca`.
+            verify: if root_cert.is_some() {
+                Verify::Chain
+            } else {
+                Verify::Nothing
+            },
+            root_cert,
+        },
+        Some("verify-ca") => TlsRequest::Tls {
+            verify: Verify::Chain,
+            root_cert,
+        },
+        Some("verify-full") => TlsRequest::Tls {
+            verify: Verify::Full,
+            root_cert,
+        },
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "postgresql sslmode={other} is not one of disable, allow, prefer, require, \
+                 verify-ca, verify-full"
+            )));
+        }
+    };
+    let kept = |param: &&Param<'_>| {
+        param.name != "sslrootcert" && (request == TlsRequest::Plain || param.name != "sslmode")
+    };
+    let cleaned = match connection.trim().split_once('?') {
+        Some((base, _)) if is_url(connection) => {
+            let query: Vec<&str> = params.iter().filter(kept).map(|param| param.raw).collect();
+            if query.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}?{}", query.join("&"))
+            }
+        }
+        _ if is_url(connection) => connection.trim().to_owned(),
+        _ => params
+            .iter()
+            .filter(kept)
+            .map(|param| param.raw)
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    Ok((cleaned, request))
+}
+
+fn is_url(connection: &str) -> bool {
     let connection = connection.trim();
-    if connection.starts_with("postgres://") || connection.starts_with("postgresql://") {
-        let (_, query) = connection.split_once('?')?;
+    connection.starts_with("postgres://") || connection.starts_with("postgresql://")
+}
+
+/// One `name=value` setting of a connection string, with its text as written.
+struct Param<'a> {
+    name: String,
+    value: String,
+    raw: &'a str,
+}
+
+/// The settings of a URL's query or of a `key=value` string, in order.
+fn connection_params(connection: &str) -> Vec<Param<'_>> {
+    let connection = connection.trim();
+    if is_url(connection) {
+        let Some((_, query)) = connection.split_once('?') else {
+            return Vec::new();
+        };
         return query
             .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .rfind(|(name, _)| *name == "sslmode")
-            .map(|(_, value)| value.to_ascii_lowercase());
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                Param {
+                    name: name.to_owned(),
+                    value: percent_decode(value),
+                    raw: pair,
+                }
+            })
+            .collect();
     }
-    let mut mode = None;
+    let mut params = Vec::new();
     let mut rest = connection;
     while let Some((name, after)) = rest.split_once('=') {
         let after = after.trim_start();
@@ -459,12 +712,48 @@ fn ssl_mode(connection: &str) -> Option<String> {
                 (value.to_owned(), remaining)
             }
         };
-        if name.trim() == "sslmode" {
-            mode = Some(value.to_ascii_lowercase());
-        }
+        let raw_len = rest.len() - remaining.len();
+        params.push(Param {
+            name: name.trim().to_owned(),
+            value,
+            raw: rest.get(..raw_len).unwrap_or(rest).trim(),
+        });
         rest = remaining.trim_start();
     }
-    mode
+    params
+}
+
+/// Decodes `%XX` escapes (a malformed escape stays as written).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (byte, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                index += 3;
+            }
+            _ => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `sslmode` a connection string asks for, lower-cased, in either URL or `key=value` form.
+#[cfg(test)]
+fn ssl_mode(connection: &str) -> Option<String> {
+    connection_params(connection)
+        .into_iter()
+        .rfind(|param| param.name == "sslmode")
+        .map(|param| param.value.to_ascii_lowercase())
 }
 
 /// Splits a single-quoted `key=value` value (opening quote already removed, `\` escapes) from
@@ -597,21 +886,46 @@ mod tests {
         check_ssl_mode("password='sslmode=require' host=h", None);
     }
 
-    fn check_tls(connection: &str, accepted: bool) {
-        assert_eq!(
-            reject_tls(connection).is_ok(),
-            accepted,
-            "reject_tls({connection:?})"
-        );
+    fn check_tls(connection: &str, expected: &str) {
+        let got = match tls_request(connection) {
+            Ok((cleaned, request)) => format!("{cleaned} => {request:?}"),
+            Err(error) => format!("error: {error}"),
+        };
+        assert_eq!(got, expected, "tls_request({connection:?})");
     }
 
     #[test]
-    fn tls_is_refused_until_supported() {
-        check_tls("postgres://u@h/db", true);
-        check_tls("postgres://u@h/db?sslmode=prefer", true);
-        check_tls("postgres://u@h/db?sslmode=require", false);
-        check_tls("host=h sslmode=verify-ca", false);
-        check_tls("host=h sslmode=disable", true);
+    fn tls_settings_are_split_from_the_connection_string() {
+        check_tls("postgres://u@h/db", "postgres://u@h/db => Plain");
+        check_tls(
+            "postgres://u@h/db?sslmode=prefer",
+            "postgres://u@h/db?sslmode=prefer => Plain",
+        );
+        check_tls(
+            "postgres://u@h/db?sslmode=require&application_name=x",
+            "postgres://u@h/db?application_name=x => Tls { verify: Nothing, root_cert: None }",
+        );
+        check_tls(
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem",
+            "postgres://u@h/db => Tls { verify: Full, root_cert: Some(\"/etc/ca.pem\") }",
+        );
+        check_tls(
+            "postgres://u@h/db?sslrootcert=/ca.pem&sslmode=require",
+            "postgres://u@h/db => Tls { verify: Chain, root_cert: Some(\"/ca.pem\") }",
+        );
+        check_tls(
+            "host=h sslmode=verify-ca user=u",
+            "host=h user=u => Tls { verify: Chain, root_cert: None }",
+        );
+        check_tls(
+            "host=h password='a b' sslmode=disable",
+            "host=h password='a b' sslmode=disable => Plain",
+        );
+        check_tls(
+            "host=h sslmode=sometimes",
+            "error: storage configuration: postgresql sslmode=sometimes is not one of disable, \
+             allow, prefer, require, verify-ca, verify-full",
+        );
     }
 
     fn check_identifier(name: &str, valid: bool) {

@@ -21,6 +21,8 @@ pub(crate) enum StorageConfig {
         table: String,
         schema: Option<String>,
         max_connections: usize,
+        /// The HA lock table when `ha_enabled = true`; `None` for a single node.
+        ha_table: Option<String>,
     },
 }
 
@@ -58,8 +60,10 @@ pub(crate) struct ServerConfig {
     pub(crate) storage: StorageConfig,
     /// Listener.
     pub(crate) listener: ListenerConfig,
-    /// The address clients should use, for messages.
+    /// The address clients should use (messages, and `sys/leader` for HA standbys).
     pub(crate) api_addr: Option<String>,
+    /// The address other nodes use for this one (reported by `sys/leader`).
+    pub(crate) cluster_addr: Option<String>,
     /// Log level filter (`trace`, `debug`, `info`, `warn`, `error`).
     pub(crate) log_level: String,
     /// `standard` (human-readable) or `json` (one JSON object per line).
@@ -109,6 +113,7 @@ impl ServerConfig {
                         table: "coffer_kv".into(),
                         schema: None,
                         max_connections: 16,
+                        ha_table: None,
                     }
                 }
             }
@@ -197,16 +202,17 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
     let mut auto_unseal = None;
     let mut audit = Vec::new();
     let mut api_addr = None;
+    let mut cluster_addr = None;
     let mut log_level = "info".to_owned();
     let mut log_format = "standard".to_owned();
     for attr in body.attributes() {
         match attr.key() {
             "api_addr" => api_addr = Some(string(attr.expr(), "api_addr")?),
+            "cluster_addr" => cluster_addr = Some(string(attr.expr(), "cluster_addr")?),
             "log_level" => log_level = string(attr.expr(), "log_level")?.to_lowercase(),
             "log_format" => log_format = string(attr.expr(), "log_format")?.to_lowercase(),
             // Accepted for compatibility with Vault configs; Coffer does not need them.
-            "disable_mlock" | "ui" | "cluster_addr" | "cluster_name" | "default_lease_ttl"
-            | "max_lease_ttl" => {}
+            "disable_mlock" | "ui" | "cluster_name" | "default_lease_ttl" | "max_lease_ttl" => {}
             other => bail!("unknown top-level setting {other:?}"),
         }
     }
@@ -254,6 +260,7 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
         storage,
         listener,
         api_addr,
+        cluster_addr,
         log_level,
         log_format,
         auto_unseal,
@@ -292,6 +299,8 @@ fn storage_block(kind: &str, body: &Body) -> anyhow::Result<StorageConfig> {
             let mut table = "coffer_kv".to_owned();
             let mut schema = None;
             let mut max_connections = 16;
+            let mut ha_enabled = false;
+            let mut ha_table = coffer_storage::postgres::DEFAULT_HA_TABLE.to_owned();
             for (key, expr) in attributes(body, "storage \"postgresql\"", &known)? {
                 match key.as_str() {
                     "connection_url" => url = Some(string(&expr, "connection_url")?),
@@ -300,6 +309,8 @@ fn storage_block(kind: &str, body: &Body) -> anyhow::Result<StorageConfig> {
                     "max_connections" | "max_parallel" => {
                         max_connections = unsigned(&expr, &key)? as usize
                     }
+                    "ha_enabled" => ha_enabled = boolean(&expr, "ha_enabled")?,
+                    "ha_table" => ha_table = string(&expr, "ha_table")?,
                     _ => {}
                 }
             }
@@ -313,6 +324,7 @@ fn storage_block(kind: &str, body: &Body) -> anyhow::Result<StorageConfig> {
                 table,
                 schema,
                 max_connections,
+                ha_table: ha_enabled.then_some(ha_table),
             })
         }
         other => bail!(
@@ -476,7 +488,7 @@ mod tests {
                log_level = "debug"
                disable_mlock = true"#,
             Ok(
-                r#"storage: Sqlite { path: "/tmp/c.db" }, listener: ListenerConfig { address: "127.0.0.1:0", tls: None }, api_addr: Some("http://127.0.0.1:8200"), log_level: "debug""#,
+                r#"storage: Sqlite { path: "/tmp/c.db" }, listener: ListenerConfig { address: "127.0.0.1:0", tls: None }, api_addr: Some("http://127.0.0.1:8200"), cluster_addr: None, log_level: "debug""#,
             ),
         );
         check(
@@ -490,8 +502,26 @@ mod tests {
                  tls_key_file  = "k.pem"
                }"#,
             Ok(
-                r#"Postgres { connection_url: "postgres://u@h/db", table: "coffer_kv", schema: None, max_connections: 4 }"#,
+                r#"Postgres { connection_url: "postgres://u@h/db", table: "coffer_kv", schema: None, max_connections: 4, ha_table: None }"#,
             ),
+        );
+        check(
+            r#"storage "postgresql" {
+                 connection_url = "postgres://u@h/db"
+                 ha_enabled     = "true"
+               }
+               cluster_addr = "https://10.0.0.1:8201""#,
+            Ok(
+                r#"max_connections: 16, ha_table: Some("coffer_ha_locks") }, listener: ListenerConfig { address: "127.0.0.1:8200", tls: None }, api_addr: None, cluster_addr: Some("https://10.0.0.1:8201")"#,
+            ),
+        );
+        check(
+            r#"storage "postgresql" {
+                 connection_url = "postgres://u@h/db"
+                 ha_enabled     = true
+                 ha_table       = "locks"
+               }"#,
+            Ok(r#"ha_table: Some("locks")"#),
         );
         check(
             "storage \"inmem\" {}\nseal \"static\" { key_file = \"/etc/coffer/key\" }",

@@ -172,6 +172,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 tls: None,
             },
             api_addr: None,
+            cluster_addr: None,
             log_level: "info".into(),
             log_format: "standard".into(),
             auto_unseal: None,

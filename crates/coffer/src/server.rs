@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::extract::ConnectInfo;
 use coffer_core::clock::SystemClock;
-use coffer_core::{AutoUnsealKey, Core, CoreConfig, EngineRegistry};
+use coffer_core::{AutoUnsealKey, Core, CoreConfig, EngineRegistry, HaConfig};
 use coffer_http::HttpConfig;
 use coffer_storage::Storage;
 use coffer_storage::memory::MemoryBackend;
-use coffer_storage::postgres::{PostgresBackend, PostgresConfig};
+use coffer_storage::postgres::{PostgresBackend, PostgresConfig, PostgresHa};
 use coffer_storage::sqlite::{SqliteBackend, SqliteConfig};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -55,17 +55,26 @@ pub(crate) async fn open_storage(config: &StorageConfig) -> anyhow::Result<Stora
             table,
             schema,
             max_connections,
+            ha_table,
         } => {
             let config = PostgresConfig {
                 connection_url: connection_url.clone(),
                 table: table.clone(),
                 schema: schema.clone(),
                 max_connections: *max_connections,
+                ha: ha_table.as_ref().map(|ha_table| PostgresHa {
+                    ha_table: ha_table.clone(),
+                    classify: coffer_core::cache_kind,
+                }),
             };
             let backend = PostgresBackend::connect(config)
                 .await
                 .context("opening PostgreSQL storage")?;
-            Storage::new(backend)
+            if ha_table.is_some() {
+                Storage::with_ha(Arc::new(backend))
+            } else {
+                Storage::new(backend)
+            }
         }
     })
 }
@@ -126,6 +135,17 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
     let started = std::time::Instant::now();
     let storage = open_storage(&config.storage).await?;
     refuse_unfinished_migration(&storage).await?;
+    let acceptor = config.listener.tls.as_ref().map(tls_acceptor).transpose()?;
+    let bind = crate::config::listen_addr(&config.listener.address)?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let api_addr = config
+        .api_addr
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
     let auto_unseal = config
         .auto_unseal
         .as_ref()
@@ -137,6 +157,13 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
         auto_unseal,
         engines: EngineRegistry::new(coffer_engines::factories()),
         audit_devices: config.audit.clone(),
+        ha: Some(HaConfig {
+            api_addr: api_addr.clone(),
+            cluster_addr: config
+                .cluster_addr
+                .clone()
+                .unwrap_or_else(|| api_addr.clone()),
+        }),
     })
     .await
     .context("starting the core")?;
@@ -148,18 +175,8 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
         ),
         None => None,
     };
-    let acceptor = config.listener.tls.as_ref().map(tls_acceptor).transpose()?;
-    let bind = crate::config::listen_addr(&config.listener.address)?;
-    let listener = TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
-    let local = listener.local_addr().context("reading the bound address")?;
-    let scheme = if acceptor.is_some() { "https" } else { "http" };
     output::server_banner(&output::Banner {
-        api_addr: config
-            .api_addr
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{local}")),
+        api_addr,
         listen: local,
         tls: acceptor.is_some(),
         storage: core.storage_type(),

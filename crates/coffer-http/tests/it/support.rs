@@ -50,6 +50,7 @@ impl Node {
             auto_unseal: None,
             engines: coffer_core::EngineRegistry::new(coffer_engines::factories()),
             audit_devices: Vec::new(),
+            ha: None,
         })
         .await
         .expect("a core over empty memory storage builds");

@@ -10,6 +10,7 @@ mod bao_leases;
 mod cli;
 mod credentials_cli;
 mod grants_cli;
+mod ha;
 mod kv_cli;
 mod kv_http;
 mod leases;
