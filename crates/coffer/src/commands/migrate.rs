@@ -256,6 +256,7 @@ mod tests {
             table: "coffer_kv".to_owned(),
             schema: Some("prod".to_owned()),
             max_connections: 4,
+            ha_table: None,
         };
         assert_eq!(
             label(&store),
@@ -266,6 +267,7 @@ mod tests {
             table: "t".to_owned(),
             schema: None,
             max_connections: 4,
+            ha_table: None,
         };
         assert_eq!(label(&keyword), "postgresql (connection string) t");
     }
