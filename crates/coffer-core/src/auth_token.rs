@@ -286,7 +286,7 @@ async fn create(
     // Naming who a token stands for is for brokers: root or sudo on the create path.
     let identity = match data.get("identity") {
         None | Some(serde_json::Value::Null) => None,
-        Some(value) if privileged => Some(crate::grants::parse_identity(Some(value))?),
+        Some(value) if privileged => Some(crate::engine::Identity::from_json(value, "identity")?),
         Some(_) => {
             return Err(Error::invalid(
                 "root or sudo privileges required to set the identity of a token",

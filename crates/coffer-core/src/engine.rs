@@ -69,6 +69,54 @@ pub struct Identity {
     pub name: String,
 }
 
+impl Identity {
+    /// Reads an identity given as `"agent:deploy"` or `{"type": "agent", "name": "deploy"}`
+    /// (the kind lowercased; letters, digits, `-` and `_`); `field` names the parameter in
+    /// errors.
+    pub fn from_json(value: &Value, field: &str) -> Result<Identity> {
+        parse_identity(value, field, false)
+    }
+
+    /// Reads an identity pattern: like [`Identity::from_json`], with `*` allowed as a glob in
+    /// both parts (e.g. `"agent:deploy-*"`).
+    pub fn pattern_from_json(value: &Value, field: &str) -> Result<Identity> {
+        parse_identity(value, field, true)
+    }
+}
+
+fn parse_identity(value: &Value, field: &str, glob: bool) -> Result<Identity> {
+    let shape = || {
+        crate::Error::invalid(format!(
+            "{field} must be \"type:name\" (e.g. \"user:alice\", \"agent:deploy\") or {{\"type\": ..., \"name\": ...}}"
+        ))
+    };
+    let (kind, name) = match value {
+        Value::String(text) => {
+            let (kind, name) = text.split_once(':').ok_or_else(shape)?;
+            (kind.to_owned(), name.to_owned())
+        }
+        Value::Object(map) => match (map.get("type"), map.get("name")) {
+            (Some(Value::String(kind)), Some(Value::String(name))) => (kind.clone(), name.clone()),
+            _ => return Err(shape()),
+        },
+        _ => return Err(shape()),
+    };
+    let kind = kind.trim().to_lowercase();
+    let name = name.trim().to_owned();
+    let kind_ok = kind
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || (glob && c == '*'));
+    if kind.is_empty() || name.is_empty() || !kind_ok {
+        return Err(shape());
+    }
+    if name.len() > 256 || name.chars().any(char::is_control) {
+        return Err(crate::Error::invalid(format!(
+            "{field}: the name must be at most 256 printable characters"
+        )));
+    }
+    Ok(Identity { kind, name })
+}
+
 /// What an auth engine hands back for a successful login; the core turns it into a token (an
 /// orphan carrying the identity, with the identity's group policies added).
 #[derive(Debug, Clone)]

@@ -75,37 +75,6 @@ fn nanos(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Parses `user:alice`, `agent:deploy-bot`, or `{"type": "...", "name": "..."}`.
-pub(crate) fn parse_identity(value: Option<&Value>) -> Result<Identity> {
-    let invalid = || {
-        Error::invalid(
-            "identity must be \"user:NAME\", \"agent:NAME\" or {\"type\": ..., \"name\": ...}",
-        )
-    };
-    let (kind, name) = match value {
-        Some(Value::String(text)) => {
-            let (kind, name) = text.split_once(':').ok_or_else(invalid)?;
-            (kind.to_owned(), name.to_owned())
-        }
-        Some(Value::Object(map)) => match (map.get("type"), map.get("name")) {
-            (Some(Value::String(kind)), Some(Value::String(name))) => (kind.clone(), name.clone()),
-            _ => return Err(invalid()),
-        },
-        _ => return Err(invalid()),
-    };
-    let kind = kind.trim().to_lowercase();
-    let name = name.trim().to_owned();
-    if kind.is_empty()
-        || name.is_empty()
-        || !kind
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(invalid());
-    }
-    Ok(Identity { kind, name })
-}
-
 /// The grants of one unsealed core.
 pub(crate) struct GrantStore {
     view: View,
@@ -239,7 +208,8 @@ impl GrantStore {
         data: &Map<String, Value>,
         created_by: &str,
     ) -> Result<Reply> {
-        let identity = parse_identity(data.get("identity"))?;
+        let identity =
+            Identity::from_json(data.get("identity").unwrap_or(&Value::Null), "identity")?;
         let path = params::string(data, "path")?
             .map(|p| p.trim().trim_start_matches('/').to_owned())
             .unwrap_or_default();

@@ -467,48 +467,6 @@ impl LeaseScope {
     }
 }
 
-/// Reads an identity given as `{"type": "agent", "name": "deploy"}` or as `"agent:deploy"`;
-/// `field` names the parameter in errors.
-pub fn parse_identity(value: &Value, field: &str) -> Result<Identity> {
-    let (kind, name) = match value {
-        Value::String(text) => text
-            .split_once(':')
-            .map(|(k, n)| (k.to_owned(), n.to_owned()))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "{field} must look like \"type:name\", e.g. \"agent:deploy\""
-                ))
-            })?,
-        Value::Object(map) => {
-            let text = |key: &str| match map.get(key) {
-                Some(Value::String(s)) => Ok(s.clone()),
-                None | Some(Value::Null) => {
-                    Err(Error::invalid(format!("{field}.{key} is required")))
-                }
-                Some(_) => Err(Error::invalid(format!("{field}.{key} must be a string"))),
-            };
-            (text("type")?, text("name")?)
-        }
-        _ => {
-            return Err(Error::invalid(format!(
-                "{field} must be an object {{\"type\", \"name\"}} or a \"type:name\" string"
-            )));
-        }
-    };
-    let (kind, name) = (kind.trim().to_owned(), name.trim().to_owned());
-    for (part, text) in [("type", &kind), ("name", &name)] {
-        if text.is_empty() {
-            return Err(Error::invalid(format!("{field}.{part} must not be empty")));
-        }
-        if text.len() > 256 || text.chars().any(char::is_control) {
-            return Err(Error::invalid(format!(
-                "{field}.{part} must be at most 256 printable characters"
-            )));
-        }
-    }
-    Ok(Identity { kind, name })
-}
-
 fn folder(path: &str) -> String {
     let path = path.trim_matches('/');
     if path.is_empty() {

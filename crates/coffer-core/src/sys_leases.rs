@@ -236,7 +236,7 @@ async fn revoke_identity(
     now: SystemTime,
 ) -> Result<Reply> {
     let identity = match data.get("identity") {
-        Some(value) => crate::lease::parse_identity(value, "identity")?,
+        Some(value) => Identity::from_json(value, "identity")?,
         None => {
             return Err(Error::invalid(
                 "missing identity: give {\"type\", \"name\"}",

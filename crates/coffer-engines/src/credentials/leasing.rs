@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use coffer_barrier::{BarrierOp, View};
 use coffer_core::clock::rfc3339;
 use coffer_core::engine::{EngineRequest, Identity};
-use coffer_core::lease::{LeaseRecord, LeaseScope, LeaseSpec, parse_identity};
+use coffer_core::lease::{LeaseRecord, LeaseScope, LeaseSpec};
 use coffer_core::request::{LeaseGrant, Reply, Response};
 use coffer_core::ttl::Ttl;
 use coffer_core::{Error, Result};
@@ -66,7 +66,7 @@ fn holder(request: &EngineRequest<'_>) -> Result<(Identity, Option<String>)> {
                     )));
                 }
             }
-            parse_identity(value, "identity")?
+            Identity::from_json(value, "identity")?
         }
     };
     if identity != caller && !request.sudo {

@@ -26,7 +26,7 @@ pub(crate) struct IdentityPattern {
 
 impl IdentityPattern {
     fn parse(value: &Value, field: &str) -> Result<IdentityPattern> {
-        let identity = coffer_core::lease::parse_identity(value, field)?;
+        let identity = Identity::pattern_from_json(value, field)?;
         Ok(IdentityPattern {
             kind: identity.kind,
             name: identity.name,
