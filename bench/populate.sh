@@ -2,6 +2,7 @@
 # Write N small KV v2 secrets secret/data/<PREFIX>/k<START> .. k<START+N-1> with parallel curl.
 # Usage: populate.sh BASE_URL TOKEN N PREFIX
 # Env: PARALLEL (default 16), VALUE_BYTES (default 100), START (default 0)
+# Connection-level failures are retried twice (curl --retry-all-errors).
 # Prints "populate N ok=<2xx> seconds=<s> rate=<writes/s>" on stderr; exits 1 if any write failed.
 set -euo pipefail
 BASE=${1:?usage: populate.sh BASE_URL TOKEN N PREFIX}
@@ -28,7 +29,7 @@ printf '{"data":{"api_key":"%s"}}' "$val" > "$tmp/body.json"
   done
 } > "$tmp/curl.cfg"
 t0=$(date +%s.%N)
-curl -s --no-progress-meter --parallel --parallel-max "$PARALLEL" --config "$tmp/curl.cfg" > "$tmp/codes" || true
+curl -s --no-progress-meter --retry 2 --retry-all-errors --parallel --parallel-max "$PARALLEL" --config "$tmp/curl.cfg" > "$tmp/codes" || true
 t1=$(date +%s.%N)
 ok=$(grep -c '^2' "$tmp/codes" || true)
 awk -v n="$N" -v ok="$ok" -v a="$t0" -v b="$t1" \
