@@ -119,6 +119,12 @@ impl AuditLog {
         Ok(salt)
     }
 
+    /// Whether any audit device is enabled. With none, recording is a no-op, so callers skip
+    /// building events at all.
+    pub(crate) fn is_enabled(&self) -> bool {
+        !self.broker.is_empty()
+    }
+
     /// Records an event; `Err` (fail closed) when devices exist and none recorded it.
     pub(crate) async fn record(&self, event: &AuditEvent) -> Result<()> {
         self.broker

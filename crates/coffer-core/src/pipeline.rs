@@ -61,7 +61,12 @@ impl Core {
         let path = request.path.as_str();
         let now = self.clock().now();
         let target = route(&ns, path);
-        let facts = mount_facts(&target);
+        // What the audit records say about the mount; only worth building for a device.
+        let facts = if state.audit.is_enabled() {
+            mount_facts(&target)
+        } else {
+            None
+        };
         if let Target::Auth(mounted, rest) = &target
             && mounted.is_unauthenticated(rest)
         {
@@ -82,6 +87,7 @@ impl Core {
         };
         let entry = match entry {
             Ok(entry) => entry,
+            Err(error) if !state.audit.is_enabled() => return Err(error),
             Err(error) => {
                 // Unknown, expired or missing tokens are recorded too, then refused.
                 let audit_request =
@@ -150,11 +156,7 @@ impl Core {
             &format!("{acl_prefix}{local_path}"),
             operation.policy_operation(),
         );
-        let mut granting: Vec<String> = decision
-            .granting_policies
-            .iter()
-            .map(|p| p.as_str().to_owned())
-            .collect();
+        let mut granted_by = None;
         let mut allowed = decision.allowed || filters_by_itself(path);
         if !allowed {
             // A live time-limited grant for the token's identity may allow what its policies do
@@ -165,7 +167,7 @@ impl Core {
                 .and_then(|identity| state.grants.allows(identity, &global_path, operation, now))
             {
                 tracing::info!(%grant, path = %global_path, "request allowed by a time-limited grant");
-                granting.push(format!("grant:{grant}"));
+                granted_by = Some(format!("grant:{grant}"));
                 allowed = true;
             }
         }
@@ -173,18 +175,30 @@ impl Core {
         if needs_sudo(path) && !sudo {
             allowed = false;
         }
-        let auth = audit::auth_of(&entry, &policies, Some((allowed, granting)), now);
-        let audit_request = audit::request_of(&request, operation, facts.as_ref(), &ns);
-        // Fail closed: nothing runs unless the request was recorded.
-        state
-            .audit
-            .record(&audit::request_event(
-                now,
-                Some(auth.clone()),
-                audit_request.clone(),
-                token_text,
-            ))
-            .await?;
+        // Events are built only when a device will record them.
+        let audited = if state.audit.is_enabled() {
+            let granting: Vec<String> = decision
+                .granting_policies
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .chain(granted_by)
+                .collect();
+            let auth = audit::auth_of(&entry, &policies, Some((allowed, granting)), now);
+            let audit_request = audit::request_of(&request, operation, facts.as_ref(), &ns);
+            // Fail closed: nothing runs unless the request was recorded.
+            state
+                .audit
+                .record(&audit::request_event(
+                    now,
+                    Some(auth.clone()),
+                    audit_request.clone(),
+                    token_text,
+                ))
+                .await?;
+            Some((auth, audit_request))
+        } else {
+            None
+        };
         let outcome = if allowed {
             let caller = Caller {
                 token: request.token.clone().ok_or(Error::PermissionDenied)?,
@@ -199,16 +213,18 @@ impl Core {
         } else {
             Err(Error::PolicyDenied)
         };
-        state
-            .audit
-            .record(&audit::response_event(
-                now,
-                Some(auth),
-                audit_request,
-                token_text,
-                &outcome,
-            ))
-            .await?;
+        if let Some((auth, audit_request)) = audited {
+            state
+                .audit
+                .record(&audit::response_event(
+                    now,
+                    Some(auth),
+                    audit_request,
+                    token_text,
+                    &outcome,
+                ))
+                .await?;
+        }
         outcome
     }
 

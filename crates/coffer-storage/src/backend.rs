@@ -114,6 +114,19 @@ impl Storage {
         }
     }
 
+    /// The same store behind a read cache of at most about `budget_bytes` (see
+    /// [`crate::cache`]). Only for a store this process alone writes: a store with HA enabled
+    /// is shared by several nodes and is returned unchanged.
+    pub fn with_read_cache(self, budget_bytes: usize) -> Self {
+        if self.ha.is_some() {
+            return self;
+        }
+        Self {
+            backend: Arc::new(crate::cache::CachedBackend::new(self.backend, budget_bytes)),
+            ha: self.ha,
+        }
+    }
+
     /// The HA ability, when the backend has it and HA is enabled.
     pub fn ha(&self) -> Option<&Arc<dyn HaBackend>> {
         self.ha.as_ref()

@@ -6,6 +6,7 @@
 //! Every backend passes the one conformance suite in [`testing`].
 
 mod backend;
+pub mod cache;
 mod error;
 pub mod ha;
 mod key;

@@ -72,6 +72,8 @@ pub(crate) struct ServerConfig {
     pub(crate) auto_unseal: Option<AutoUnsealSource>,
     /// Audit devices declared here (`audit "file" "name" { options { file_path = "…" } }`).
     pub(crate) audit: Vec<coffer_core::AuditDeviceConfig>,
+    /// `disable_cache = true`: no read cache in front of the storage (Vault's setting).
+    pub(crate) disable_cache: bool,
 }
 
 impl ServerConfig {
@@ -205,12 +207,14 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
     let mut cluster_addr = None;
     let mut log_level = "info".to_owned();
     let mut log_format = "standard".to_owned();
+    let mut disable_cache = false;
     for attr in body.attributes() {
         match attr.key() {
             "api_addr" => api_addr = Some(string(attr.expr(), "api_addr")?),
             "cluster_addr" => cluster_addr = Some(string(attr.expr(), "cluster_addr")?),
             "log_level" => log_level = string(attr.expr(), "log_level")?.to_lowercase(),
             "log_format" => log_format = string(attr.expr(), "log_format")?.to_lowercase(),
+            "disable_cache" => disable_cache = boolean(attr.expr(), "disable_cache")?,
             // Accepted for compatibility with Vault configs; Coffer does not need them.
             "disable_mlock" | "ui" | "cluster_name" | "default_lease_ttl" | "max_lease_ttl" => {}
             other => bail!("unknown top-level setting {other:?}"),
@@ -265,6 +269,7 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<ServerConfig> {
         log_format,
         auto_unseal,
         audit,
+        disable_cache,
     })
 }
 
@@ -522,6 +527,18 @@ mod tests {
                  ha_table       = "locks"
                }"#,
             Ok(r#"ha_table: Some("locks")"#),
+        );
+        check(
+            r#"storage "sqlite" { path = "/tmp/c.db" }"#,
+            Ok("disable_cache: false"),
+        );
+        check(
+            "storage \"sqlite\" { path = \"/tmp/c.db\" }\ndisable_cache = true",
+            Ok("disable_cache: true"),
+        );
+        check(
+            "storage \"sqlite\" { path = \"/tmp/c.db\" }\ndisable_cache = \"sometimes\"",
+            Err("disable_cache"),
         );
         check(
             "storage \"inmem\" {}\nseal \"static\" { key_file = \"/etc/coffer/key\" }",

@@ -177,6 +177,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             log_format: "standard".into(),
             auto_unseal: None,
             audit: Vec::new(),
+            disable_cache: false,
         };
         config.apply_env(|name| {
             std::env::var(name)

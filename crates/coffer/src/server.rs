@@ -135,6 +135,13 @@ pub(crate) async fn run(config: ServerConfig, dev: Option<DevOptions>) -> anyhow
     let started = std::time::Instant::now();
     let storage = open_storage(&config.storage).await?;
     refuse_unfinished_migration(&storage).await?;
+    // A read cache of ciphertext records, as Vault keeps one; never for a store several nodes
+    // share (`with_read_cache` leaves those alone) and pointless for the in-memory store.
+    let storage = match config.storage {
+        StorageConfig::Memory => storage,
+        _ if config.disable_cache => storage,
+        _ => storage.with_read_cache(coffer_storage::cache::DEFAULT_CACHE_BYTES),
+    };
     let acceptor = config.listener.tls.as_ref().map(tls_acceptor).transpose()?;
     let bind = crate::config::listen_addr(&config.listener.address)?;
     let listener = TcpListener::bind(bind)

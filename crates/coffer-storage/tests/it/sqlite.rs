@@ -36,6 +36,20 @@ async fn conformance_twice_on_one_backend() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn conformance_through_the_read_cache() {
+    let dir = temp_dir();
+    let storage = open(&dir.path().join("coffer.db"))
+        .await
+        .with_read_cache(coffer_storage::cache::DEFAULT_CACHE_BYTES);
+    assert_eq!(storage.kind(), "sqlite");
+    testing::exercise_backend(&storage).await;
+    storage
+        .close()
+        .await
+        .unwrap_or_else(|error| panic!("close: {error}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn data_survives_close_and_reopen() {
     let dir = temp_dir();
     let path = dir.path().join("coffer.db");
