@@ -481,7 +481,7 @@ fn issue_10_lease_list_failed_from_the_cli() {
         "-value=v1",
     ]);
     let lease = cli.json(&["lease", "create", "pg"]);
-    let id = lease["lease_id"].as_str().unwrap_or_default().to_owned();
+    let id = lease["leaseId"].as_str().unwrap_or_default().to_owned();
     assert!(id.starts_with("credentials/pg/"), "{lease}");
     // Released at once by the credentials engine: nothing failed.
     cli.ok(&["lease", "revoke", &id]);
@@ -489,9 +489,9 @@ fn issue_10_lease_list_failed_from_the_cli() {
         cli.json(&["lease", "list", "-failed"]),
         json!({"keys": [], "key_info": {}})
     );
-    let error = cli.fails_with(&["lease", "list", "-failed", "-credential=pg"], 2);
+    let error = cli.fails_nonzero(&["lease", "list", "-failed", "-credential=pg"]);
     assert!(error.contains("cannot be used with"), "{error}");
-    let error = cli.fails_with(&["lease", "revoke", "-force", &id], 2);
+    let error = cli.fails_nonzero(&["lease", "revoke", "-force", &id]);
     assert!(error.contains("--prefix"), "{error}");
     assert!(
         cli.ok(&["lease", "revoke", "-prefix", "-force", "credentials/pg/"])
