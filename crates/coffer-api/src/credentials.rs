@@ -477,6 +477,57 @@ pub struct LeaseList {
     pub key_info: BTreeMap<String, LeaseSummary>,
 }
 
+/// A lease whose engine could not release it (`sys/leases/failed`): ended, no longer active,
+/// retried with backoff until it is released or the server gives up (`irrevocable`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedLease {
+    /// The lease id.
+    pub lease_id: LeaseId,
+    /// The id without its random last segment, e.g. `database/creds/readonly`.
+    #[serde(default)]
+    pub path: String,
+    /// The namespace path (empty for the root namespace).
+    #[serde(default)]
+    pub namespace: String,
+    /// Who held it.
+    pub identity: Identity,
+    /// Why it was taken.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// When it was issued.
+    pub issued_at: String,
+    /// When it expired (or would have).
+    pub expires_at: String,
+    /// `retrying` or `irrevocable` (no automatic attempt any more).
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The engine's message for the last failure.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When the first attempt failed.
+    #[serde(default)]
+    pub first_failed_at: Option<String>,
+    /// When the last attempt failed.
+    #[serde(default)]
+    pub last_attempt_at: Option<String>,
+    /// When the server tries again (`None` once irrevocable).
+    #[serde(default)]
+    pub next_attempt_at: Option<String>,
+}
+
+/// `LIST sys/leases/failed`: keys are whole lease ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedLeaseList {
+    /// The lease ids.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The details per lease id.
+    #[serde(default)]
+    pub key_info: BTreeMap<String, FailedLease>,
+}
+
 /// `PUT sys/leases/lookup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseLookup {

@@ -1,9 +1,11 @@
 //! Leases by id: reading a credential lease back, Vault's `sys/leases/lookup|renew|revoke|
 //! revoke-prefix`, and Coffer's kill switch `sys/leases/revoke-identity` with its listing
-//! `sys/leases/by-identity/<type>/<name>`.
+//! `sys/leases/by-identity/<type>/<name>`, and `sys/leases/failed` (leases whose engine could
+//! not release them).
 
 use coffer_api::credentials::{
-    Identity, IdentityRevocation, Lease, LeaseId, LeaseList, LeaseLookup, LeaseRenewal,
+    FailedLeaseList, Identity, IdentityRevocation, Lease, LeaseId, LeaseList, LeaseLookup,
+    LeaseRenewal,
 };
 use serde_json::{Map, Value, json};
 
@@ -77,6 +79,31 @@ impl Client {
         }
         let path = format!("sys/leases/revoke-prefix/{prefix}");
         self.send("PUT", &path, &[], None, None).await.map(|_| ())
+    }
+
+    /// `PUT sys/leases/revoke-force/<prefix>`: removes every lease below `prefix` even when its
+    /// engine cannot release it (the leases listed by [`Client::leases_failed`] are removed
+    /// without asking their engine again).
+    pub async fn lease_revoke_force(&self, prefix: &str) -> Result<()> {
+        let prefix = prefix.trim().trim_matches('/');
+        if prefix.is_empty() {
+            return Err(Error::InvalidName {
+                what: "lease prefix",
+                name: prefix.to_owned(),
+            });
+        }
+        let path = format!("sys/leases/revoke-force/{prefix}");
+        self.send("PUT", &path, &[], None, None).await.map(|_| ())
+    }
+
+    /// `LIST sys/leases/failed` (sudo): the leases whose engine could not release them, still
+    /// retried or irrevocable; empty when none.
+    pub async fn leases_failed(&self) -> Result<FailedLeaseList> {
+        let path = "sys/leases/failed";
+        let reply = self.send("LIST", path, &[], None, None).await?;
+        Ok(data_of(reply, self.address(), path)?
+            .map(|w| w.data)
+            .unwrap_or_default())
     }
 
     /// `POST sys/leases/revoke-identity`: the kill switch, ending every lease `identity` holds.

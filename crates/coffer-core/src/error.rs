@@ -77,6 +77,12 @@ pub enum Error {
     /// The target's state refuses the request (a revoked credential, a lease limit reached).
     #[error("{0}")]
     Refused(String),
+    /// An engine could not release ended leases (e.g. its database is down). The leases are
+    /// kept, no longer active, and retried with backoff; `sys/leases/failed` lists them.
+    /// `what` names the lease (or counts them), `reason` is the engine's message (paths and
+    /// reasons, never values).
+    #[error("failed to revoke {what}: {reason}; it is kept and retried (see sys/leases/failed)")]
+    RevocationFailed { what: String, reason: String },
     /// A duration outside what the server accepts.
     #[error("duration {0:?} is out of range")]
     DurationOutOfRange(Duration),

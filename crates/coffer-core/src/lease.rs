@@ -5,11 +5,25 @@
 //! - `time/<expiry unix nanos, 20 digits>/<nonce>` → the record key, so the reaper finds what is
 //!   due in order without reading every lease;
 //! - `who/<hex of kind:name>/<nonce>` → the record key, for the per-identity list and the kill
-//!   switch.
+//!   switch;
+//! - `failed/<nonce>` → the record key, only for leases whose engine failed to release them
+//!   (`sys/leases/failed`).
 //!
-//! A lease and its two index entries are written and removed in one transaction, so a crash
+//! A lease and its index entries are written and removed in one transaction, so a crash
 //! neither loses a lease nor leaves one that cannot be found.
+//!
+//! **Failed revocations.** When an engine cannot release an ended lease (its
+//! [`crate::engine::Engine::lease_ended`] fails: a database that is down), the lease is not
+//! forgotten: its record gets a [`RevocationFailure`] (attempts, the engine's message, the next
+//! attempt), it stops being active (no lookup, renewal or use), its `time/` entry moves to the
+//! next attempt so the reaper retries it with exponential backoff ([`retry_delay`]: 1 s, 2 s,
+//! 4 s, … capped at 10 minutes), and it is indexed under `failed/`. After
+//! [`MAX_REVOKE_ATTEMPTS`] failures it has no `time/` entry any more: it is *irrevocable*, as
+//! Vault calls it, retried only by an explicit `sys/leases/revoke` and removed without the
+//! engine by `sys/leases/revoke-force`.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use coffer_barrier::{BarrierOp, View};
@@ -24,6 +38,57 @@ pub const ROOT_NAMESPACE: &str = "root";
 
 /// How many leases one reaper transaction removes.
 const REAP_BATCH: usize = 256;
+
+/// How many failed attempts to release a lease the reaper makes before it stops retrying by
+/// itself and leaves the lease listed as irrevocable (Vault gives up after 6 as well).
+pub const MAX_REVOKE_ATTEMPTS: u32 = 6;
+
+/// The longest wait between two automatic attempts.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
+
+/// The longest engine message kept with a failed lease.
+const MAX_ERROR_LEN: usize = 512;
+
+/// The wait after the `attempts`-th failure: 1 s, 2 s, 4 s, … doubling, capped at
+/// [`MAX_RETRY_DELAY`].
+pub fn retry_delay(attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    Duration::from_secs(1u64 << exponent).min(MAX_RETRY_DELAY)
+}
+
+/// Why and since when the engine could not release an ended lease. Holds the engine's error
+/// message as the core's error type prints it (paths and reasons, never values).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RevocationFailure {
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The engine's message for the last failure.
+    pub last_error: String,
+    /// The first failure, unix nanoseconds.
+    pub first_failed_nanos: u64,
+    /// The last failure, unix nanoseconds.
+    pub last_attempt_nanos: u64,
+    /// When the reaper tries again, unix nanoseconds; `None` once it gave up (irrevocable).
+    #[serde(default)]
+    pub next_attempt_nanos: Option<u64>,
+}
+
+impl RevocationFailure {
+    /// When the reaper tries again (`None`: irrevocable, only an explicit revoke retries).
+    pub fn next_attempt(&self) -> Option<SystemTime> {
+        self.next_attempt_nanos.map(from_nanos)
+    }
+
+    /// When the last attempt failed.
+    pub fn last_attempt(&self) -> SystemTime {
+        from_nanos(self.last_attempt_nanos)
+    }
+
+    /// When the first attempt failed.
+    pub fn first_failed(&self) -> SystemTime {
+        from_nanos(self.first_failed_nanos)
+    }
+}
 
 /// One lease as stored. Holds no secret: engines keep values in their own storage and name
 /// them in `internal`.
@@ -56,6 +121,9 @@ pub struct LeaseRecord {
     /// Engine facts (e.g. credential name and version); never secret values.
     #[serde(default)]
     pub internal: Map<String, Value>,
+    /// Set once the lease ended but its engine failed to release it (see the module docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationFailure>,
 }
 
 impl LeaseRecord {
@@ -87,9 +155,28 @@ impl LeaseRecord {
         self.renewed_nanos.map(from_nanos)
     }
 
-    /// Whether it is still valid at `now`.
+    /// Whether it is still valid at `now`: not expired, and not ended with a failed release.
     pub fn is_active(&self, now: SystemTime) -> bool {
-        nanos(now) < self.expires_nanos
+        self.revocation.is_none() && nanos(now) < self.expires_nanos
+    }
+
+    /// This lease after one more failed attempt at `now` to release it, with the engine's
+    /// message: retried after [`retry_delay`], or irrevocable after [`MAX_REVOKE_ATTEMPTS`].
+    pub fn failed_release(&self, error: &str, now: SystemTime) -> LeaseRecord {
+        let at = nanos(now);
+        let previous = self.revocation.as_ref();
+        let attempts = previous.map_or(0, |f| f.attempts).saturating_add(1);
+        let next_attempt_nanos = (attempts < MAX_REVOKE_ATTEMPTS)
+            .then(|| at.saturating_add(duration_nanos(retry_delay(attempts))));
+        let mut failed = self.clone();
+        failed.revocation = Some(RevocationFailure {
+            attempts,
+            last_error: safe_message(error),
+            first_failed_nanos: previous.map_or(at, |f| f.first_failed_nanos),
+            last_attempt_nanos: at,
+            next_attempt_nanos,
+        });
+        failed
     }
 
     /// Seconds left at `now` (0 once expired).
@@ -108,8 +195,19 @@ impl LeaseRecord {
         record_key(&self.namespace, &self.id)
     }
 
-    fn time_key(&self) -> String {
-        time_key(self.expires_nanos, self.nonce())
+    /// Where the reaper finds it: at its expiry, or, once a release failed, at the next
+    /// attempt (none once irrevocable).
+    fn time_key(&self) -> Option<String> {
+        match &self.revocation {
+            None => Some(time_key(self.expires_nanos, self.nonce())),
+            Some(failure) => failure
+                .next_attempt_nanos
+                .map(|at| time_key(at, self.nonce())),
+        }
+    }
+
+    fn failed_key(&self) -> String {
+        failed_key(self.nonce())
     }
 
     fn who_key(&self) -> String {
@@ -150,21 +248,24 @@ impl LeaseStore {
     /// Writes a new lease with its index entries, durably, in one transaction.
     pub(crate) async fn insert(&self, record: &LeaseRecord) -> Result<()> {
         let key = record.key();
+        let mut ops = vec![
+            BarrierOp::Put {
+                path: key.clone(),
+                value: crate::record::encode(record).into(),
+            },
+            BarrierOp::Put {
+                path: record.who_key(),
+                value: key.clone().into_bytes().into(),
+            },
+        ];
+        if let Some(time_key) = record.time_key() {
+            ops.push(BarrierOp::Put {
+                path: time_key,
+                value: key.into_bytes().into(),
+            });
+        }
         self.view
-            .transaction(vec![
-                BarrierOp::Put {
-                    path: key.clone(),
-                    value: crate::record::encode(record).into(),
-                },
-                BarrierOp::Put {
-                    path: record.time_key(),
-                    value: key.clone().into_bytes().into(),
-                },
-                BarrierOp::Put {
-                    path: record.who_key(),
-                    value: key.into_bytes().into(),
-                },
-            ])
+            .transaction(ops)
             .await
             .map_err(Error::from_barrier)
     }
@@ -283,20 +384,98 @@ impl LeaseStore {
         if records.is_empty() {
             return Ok(());
         }
-        let ops = records
-            .iter()
-            .flat_map(|r| {
-                [
-                    BarrierOp::Delete { path: r.key() },
-                    BarrierOp::Delete { path: r.time_key() },
-                    BarrierOp::Delete { path: r.who_key() },
-                ]
-            })
-            .collect();
+        let mut ops = Vec::with_capacity(records.len() * 4);
+        for r in records {
+            ops.push(BarrierOp::Delete { path: r.key() });
+            ops.push(BarrierOp::Delete { path: r.who_key() });
+            if let Some(time_key) = r.time_key() {
+                ops.push(BarrierOp::Delete { path: time_key });
+            }
+            if r.revocation.is_some() {
+                ops.push(BarrierOp::Delete {
+                    path: r.failed_key(),
+                });
+            }
+        }
         self.view
             .transaction(ops)
             .await
             .map_err(Error::from_barrier)
+    }
+
+    /// Records failed releases: each `(before, after)` pair replaces the lease `before` with
+    /// `after` (which carries a [`RevocationFailure`]), moving its `time/` entry to the next
+    /// attempt (or dropping it once irrevocable) and indexing it under `failed/`, all in one
+    /// transaction. A lease that is gone by now (ended elsewhere meanwhile) is left gone.
+    pub(crate) async fn mark_failed(&self, pairs: &[(LeaseRecord, LeaseRecord)]) -> Result<()> {
+        let mut ops = Vec::with_capacity(pairs.len() * 4);
+        for (before, after) in pairs {
+            let key = after.key();
+            if self
+                .view
+                .get(&key)
+                .await
+                .map_err(Error::from_barrier)?
+                .is_none()
+            {
+                continue;
+            }
+            if let Some(old) = before.time_key()
+                && Some(&old) != after.time_key().as_ref()
+            {
+                ops.push(BarrierOp::Delete { path: old });
+            }
+            if let Some(new) = after.time_key() {
+                ops.push(BarrierOp::Put {
+                    path: new,
+                    value: key.clone().into_bytes().into(),
+                });
+            }
+            ops.push(BarrierOp::Put {
+                path: after.failed_key(),
+                value: key.clone().into_bytes().into(),
+            });
+            ops.push(BarrierOp::Put {
+                path: key,
+                value: crate::record::encode(after).into(),
+            });
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.view
+            .transaction(ops)
+            .await
+            .map_err(Error::from_barrier)
+    }
+
+    /// Every lease whose release failed (retrying or irrevocable), in any namespace, page by
+    /// page through the `failed/` index.
+    pub(crate) async fn failed(&self) -> Result<Vec<LeaseRecord>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = self
+                .view
+                .scan("failed/", after.as_deref(), 256)
+                .await
+                .map_err(Error::from_barrier)?;
+            let Some(last) = keys.last().cloned() else {
+                return Ok(out);
+            };
+            for index in keys {
+                match self.follow(&index).await? {
+                    Some(record) if record.revocation.is_some() => out.push(record),
+                    // A stale entry (the lease ended elsewhere): drop it.
+                    _ => self
+                        .view
+                        .delete(&index)
+                        .await
+                        .map_err(Error::from_barrier)?,
+                }
+            }
+            after = Some(last);
+        }
     }
 
     /// Moves a lease's expiry (a renewal), index entry included, in one transaction.
@@ -310,26 +489,29 @@ impl LeaseStore {
         renewed.expires_nanos = expires_nanos;
         renewed.renewed_nanos = Some(nanos(now));
         let key = renewed.key();
+        let mut ops = Vec::with_capacity(3);
+        if let Some(old) = record.time_key() {
+            ops.push(BarrierOp::Delete { path: old });
+        }
+        if let Some(new) = renewed.time_key() {
+            ops.push(BarrierOp::Put {
+                path: new,
+                value: key.clone().into_bytes().into(),
+            });
+        }
+        ops.push(BarrierOp::Put {
+            path: key,
+            value: crate::record::encode(&renewed).into(),
+        });
         self.view
-            .transaction(vec![
-                BarrierOp::Delete {
-                    path: record.time_key(),
-                },
-                BarrierOp::Put {
-                    path: renewed.time_key(),
-                    value: key.clone().into_bytes().into(),
-                },
-                BarrierOp::Put {
-                    path: key,
-                    value: crate::record::encode(&renewed).into(),
-                },
-            ])
+            .transaction(ops)
             .await
             .map_err(Error::from_barrier)?;
         Ok(renewed)
     }
 
-    /// Up to one batch of leases whose expiry is at or before `now`, oldest first. Index
+    /// Up to one batch of leases whose expiry (or, for a failed release, whose next attempt)
+    /// is at or before `now`, oldest first. Index
     /// entries whose lease is gone (a crash between writes cannot cause this, but a manual
     /// storage edit can) are deleted on the way.
     pub(crate) async fn due(&self, now: SystemTime) -> Result<Vec<LeaseRecord>> {
@@ -342,7 +524,9 @@ impl LeaseStore {
         let mut out = Vec::new();
         for key in keys.into_iter().filter(|k| k.as_str() < bound.as_str()) {
             match self.follow(&key).await? {
-                Some(record) if record.time_key() == key => out.push(record),
+                Some(record) if record.time_key().as_deref() == Some(key.as_str()) => {
+                    out.push(record);
+                }
                 _ => self.view.delete(&key).await.map_err(Error::from_barrier)?,
             }
         }
@@ -359,6 +543,9 @@ pub struct LeaseScope {
     namespace: String,
     mount_path: String,
     mount_accessor: String,
+    /// Leases being ended right now (the scope handed to `Engine::lease_ended`): the engine
+    /// releases them before they are removed, so it must not see them as still held.
+    ending: Option<Arc<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for LeaseScope {
@@ -382,7 +569,23 @@ impl LeaseScope {
             namespace: namespace.to_owned(),
             mount_path: mount_path.to_owned(),
             mount_accessor: mount_accessor.to_owned(),
+            ending: None,
         }
+    }
+
+    /// The same scope with the leases `ending` hidden from `get`, `list` and `count`.
+    pub(crate) fn hiding(mut self, ending: Arc<BTreeSet<String>>) -> LeaseScope {
+        self.ending = Some(ending);
+        self
+    }
+
+    /// Whether `record` is this mount's and not one being ended.
+    fn sees(&self, record: &LeaseRecord) -> bool {
+        record.mount_accessor == self.mount_accessor
+            && !self
+                .ending
+                .as_ref()
+                .is_some_and(|ending| ending.contains(&record.id))
     }
 
     /// Issues a lease at `now`; it is durable when this returns.
@@ -404,6 +607,7 @@ impl LeaseScope {
             identity_name: spec.identity.name,
             purpose: spec.purpose,
             internal: spec.internal,
+            revocation: None,
         };
         self.store.insert(&record).await?;
         Ok(record)
@@ -416,7 +620,7 @@ impl LeaseScope {
             .store
             .get(&self.namespace, &id)
             .await?
-            .filter(|r| r.mount_accessor == self.mount_accessor))
+            .filter(|r| self.sees(r)))
     }
 
     /// This mount's leases below `path` (a folder below the mount, e.g. `stripe/lease/`).
@@ -427,7 +631,7 @@ impl LeaseScope {
             .list_prefix(&self.namespace, &prefix)
             .await?
             .into_iter()
-            .filter(|r| r.mount_accessor == self.mount_accessor)
+            .filter(|r| self.sees(r))
             .collect())
     }
 
@@ -444,7 +648,7 @@ impl LeaseScope {
         let mut found = 0;
         self.store
             .visit_prefix(&self.namespace, &prefix, |record| {
-                if record.mount_accessor == self.mount_accessor && matches(record) {
+                if self.sees(record) && matches(record) {
                     found += 1;
                 }
                 found < limit
@@ -489,6 +693,24 @@ fn record_key(namespace: &str, id: &str) -> String {
 
 fn time_key(expires_nanos: u64, nonce: &str) -> String {
     format!("time/{expires_nanos:020}/{nonce}")
+}
+
+fn failed_key(nonce: &str) -> String {
+    format!("failed/{nonce}")
+}
+
+/// An engine's message as kept with a failed lease: one line, printable, at most
+/// `MAX_ERROR_LEN` bytes.
+fn safe_message(error: &str) -> String {
+    let mut out = String::with_capacity(error.len().min(MAX_ERROR_LEN));
+    for c in error.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_ERROR_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    out.trim().to_owned()
 }
 
 fn who_key(kind: &str, name: &str, nonce: &str) -> String {
@@ -539,6 +761,61 @@ mod tests {
     }
 
     #[test]
+    fn retries_back_off_then_give_up() {
+        let delays: Vec<u64> = (1..=12).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        let mut record = sample();
+        let start = from_nanos(100_000_000_000);
+        for attempt in 1..=MAX_REVOKE_ATTEMPTS {
+            record = record.failed_release("database down:\nconnection refused", start);
+            let failure = record
+                .revocation
+                .clone()
+                .unwrap_or_else(|| panic!("marked"));
+            assert_eq!(failure.attempts, attempt);
+            assert_eq!(failure.last_error, "database down: connection refused");
+            assert!(!record.is_active(start));
+            if attempt < MAX_REVOKE_ATTEMPTS {
+                assert_eq!(failure.next_attempt(), Some(start + retry_delay(attempt)));
+                assert!(record.time_key().is_some());
+            } else {
+                assert_eq!(failure.next_attempt(), None, "irrevocable");
+                assert_eq!(record.time_key(), None);
+            }
+        }
+        let long = "x".repeat(2000);
+        let kept = sample().failed_release(&long, start);
+        assert_eq!(
+            kept.revocation.map(|f| f.last_error.len()),
+            Some(MAX_ERROR_LEN)
+        );
+    }
+
+    #[test]
+    fn records_without_a_failure_encode_as_before() {
+        let bytes = crate::record::encode(&sample());
+        assert!(!String::from_utf8_lossy(&bytes).contains("revocation"));
+    }
+
+    fn sample() -> LeaseRecord {
+        LeaseRecord {
+            id: "db/creds/x/n".into(),
+            namespace: ROOT_NAMESPACE.into(),
+            mount_accessor: "a".into(),
+            issued_nanos: 0,
+            expires_nanos: 10_000_000_000,
+            max_expires_nanos: 20_000_000_000,
+            renewed_nanos: None,
+            renewable: true,
+            identity_kind: "agent".into(),
+            identity_name: "bot".into(),
+            purpose: None,
+            internal: Map::new(),
+            revocation: None,
+        }
+    }
+
+    #[test]
     fn ids_that_could_escape_are_not_looked_up() {
         for bad in ["", "/x", "a/../b", "a//b", "./a"] {
             assert!(!valid_id(bad), "{bad}");
@@ -561,6 +838,7 @@ mod tests {
             identity_name: "bot".into(),
             purpose: None,
             internal: Map::new(),
+            revocation: None,
         };
         assert_eq!(record.remaining(from_nanos(10_000_000_000)), 1);
         assert_eq!(record.remaining(from_nanos(11_000_000_000)), 0);

@@ -508,17 +508,19 @@ impl Core {
         }
     }
 
-    /// Ends every lease due at the clock's time, one batch (one transaction) at a time, telling
-    /// each lease's engine; returns how many ended.
+    /// Ends every lease due at the clock's time (expired, or a failed release whose next
+    /// attempt has come), one batch (one transaction) at a time, telling each lease's engine;
+    /// returns how many were released. A release that fails again is rescheduled after `now`,
+    /// so one pass tries each lease at most once.
     async fn reap_leases(&self, state: &Unsealed) -> Result<usize> {
-        let mut ended = 0;
+        let now = self.clock.now();
+        let mut released = 0;
         loop {
-            let due = state.leases.due(self.clock.now()).await?;
+            let due = state.leases.due(now).await?;
             if due.is_empty() {
-                return Ok(ended);
+                return Ok(released);
             }
-            ended += due.len();
-            crate::sys_leases::end(state, due, self.clock.now()).await?;
+            released += crate::sys_leases::end(state, due, now).await?.released;
         }
     }
 

@@ -25,6 +25,7 @@ pub(crate) fn needs_sudo(rest: &str) -> bool {
             | "notifiers"
             | "raw"
             | "leases/revoke-identity"
+            | "leases/failed"
     ) || [
         "audit/",
         "raw/",

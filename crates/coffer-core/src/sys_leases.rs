@@ -1,8 +1,13 @@
 //! Vault's lease API over the core's lease store: `sys/leases/lookup`, `renew`, `revoke`,
 //! `revoke-prefix` (and `revoke-force`), the legacy `sys/renew` and `sys/revoke`, and Coffer's
-//! kill switch `sys/leases/revoke-identity` plus `sys/leases/by-identity/<type>/<name>`.
-//! Ending a lease here tells the engine that issued it ([`crate::engine::Engine::lease_ended`]).
+//! kill switch `sys/leases/revoke-identity` plus `sys/leases/by-identity/<type>/<name>`, and
+//! `sys/leases/failed` (the leases whose engine could not release them).
+//! Ending a lease here tells the engine that issued it ([`crate::engine::Engine::lease_ended`])
+//! first and removes the lease once the engine succeeded; a lease whose engine failed is kept,
+//! marked failed and retried by the reaper (see [`crate::lease`]).
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
@@ -46,15 +51,21 @@ pub(crate) async fn handle(
         "lookup" if op == Operation::List => list_prefix(state, ns, tail).await,
         "renew" if write => renew(state, ns, caller, data, tail, now).await,
         "revoke" if write => revoke(state, ns, caller, data, tail, now).await,
-        "revoke-prefix" | "revoke-force" if write => revoke_prefix(state, ns, tail, now)
+        "revoke-prefix" if write => revoke_prefix(state, ns, tail, now)
+            .await
+            .map(|_| Reply::NoContent),
+        "revoke-force" if write => revoke_force(state, ns, tail, now)
             .await
             .map(|_| Reply::NoContent),
         "revoke-identity" if write => revoke_identity(state, ns, data, now).await,
         "by-identity" if matches!(op, Operation::List | Operation::Read) => {
             by_identity(state, ns, tail, now).await
         }
+        "failed" if tail.is_empty() && matches!(op, Operation::List | Operation::Read) => {
+            failed(state, ns).await
+        }
         "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "revoke-identity"
-        | "by-identity" => Err(Error::UnsupportedOperation),
+        | "by-identity" | "failed" => Err(Error::UnsupportedOperation),
         _ => return None,
     })
 }
@@ -207,7 +218,8 @@ async fn revoke(
     if !may_act_on(caller, &record) {
         return Err(Error::PermissionDenied);
     }
-    end(state, vec![record], now).await?;
+    // A lease whose release failed before is retried at once; a failure is reported.
+    end(state, vec![record], now).await?.into_result()?;
     Ok(Reply::NoContent)
 }
 
@@ -225,7 +237,43 @@ async fn revoke_prefix(
         .list_prefix(ns.id().as_str(), &folder(prefix))
         .await?;
     let count = records.len();
-    end(state, records, now).await?;
+    end(state, records, now).await?.into_result()?;
+    Ok(count)
+}
+
+/// `sys/leases/revoke-force/<prefix>`: removes every lease below `prefix` whatever its engine
+/// says, as Vault does. Leases whose release already failed are removed without asking their
+/// engine again; the others are offered to their engine once, and its errors are only logged.
+async fn revoke_force(
+    state: &Unsealed,
+    ns: &NamespaceState,
+    prefix: &str,
+    now: SystemTime,
+) -> Result<usize> {
+    if prefix.trim_matches('/').is_empty() {
+        return Err(Error::invalid("missing prefix"));
+    }
+    let records = state
+        .leases
+        .list_prefix(ns.id().as_str(), &folder(prefix))
+        .await?;
+    let count = records.len();
+    for chunk in records.chunks(256) {
+        let ending = ending_set(chunk);
+        for record in chunk.iter().filter(|r| r.revocation.is_none()) {
+            if let Err(error) = release(state, record, &ending, now).await {
+                tracing::warn!(
+                    lease = %record.id,
+                    error = %public_message(&error),
+                    "revoke-force: the engine could not release the lease; removed anyway"
+                );
+            }
+        }
+        state.leases.remove(chunk).await?;
+    }
+    if count > 0 {
+        tracing::warn!(prefix, count, "force-revoked leases");
+    }
     Ok(count)
 }
 
@@ -245,13 +293,15 @@ async fn revoke_identity(
     };
     let records = held_in(state, ns, &identity).await?;
     let count = records.len();
-    end(state, records, now).await?;
+    let outcome = end(state, records, now).await?;
     tracing::warn!(
         kind = %identity.kind,
         name = %identity.name,
         count,
+        failed = outcome.failed.len(),
         "revoked every lease of an identity (kill switch)"
     );
+    outcome.into_result()?;
     let mut out = Map::new();
     out.insert("count".into(), json!(count));
     out.insert("identity".into(), json!(identity));
@@ -318,22 +368,115 @@ pub(crate) fn summary(record: &LeaseRecord, now: SystemTime) -> Value {
     })
 }
 
-/// Ends leases: removes them durably, then tells each one's engine.
+/// What ending some leases came to.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// How many were released by their engine (or had no engine any more) and removed.
+    pub(crate) released: usize,
+    /// The leases whose engine failed, as now stored (marked failed), with the engine's message.
+    pub(crate) failed: Vec<(LeaseRecord, String)>,
+    /// How many were ended in all.
+    pub(crate) total: usize,
+}
+
+impl Outcome {
+    /// `Ok` when every lease was released, else [`Error::RevocationFailed`] naming the first
+    /// failure.
+    pub(crate) fn into_result(self) -> Result<()> {
+        let Some((first, reason)) = self.failed.first() else {
+            return Ok(());
+        };
+        let what = if self.total == 1 {
+            format!("entry {}", first.id)
+        } else {
+            format!(
+                "{} of {} leases (first: {})",
+                self.failed.len(),
+                self.total,
+                first.id
+            )
+        };
+        Err(Error::RevocationFailed {
+            what,
+            reason: reason.clone(),
+        })
+    }
+}
+
+/// Ends leases, a batch at a time: tells each one's engine, then removes those it released in
+/// one transaction and marks the others failed (kept, no longer active, retried with backoff)
+/// in another. While an engine releases a lease of the batch, its [`LeaseScope`] no longer
+/// shows the batch's leases (so "is this version still held" does not count them).
 pub(crate) async fn end(
     state: &Unsealed,
     records: Vec<LeaseRecord>,
     now: SystemTime,
-) -> Result<()> {
+) -> Result<Outcome> {
+    let mut outcome = Outcome {
+        total: records.len(),
+        ..Outcome::default()
+    };
     for chunk in records.chunks(256) {
-        state.leases.remove(chunk).await?;
+        let ending = ending_set(chunk);
+        let mut released = Vec::with_capacity(chunk.len());
+        let mut failed = Vec::new();
         for record in chunk {
-            notify_engine(state, record, now).await;
+            match release(state, record, &ending, now).await {
+                Ok(()) => released.push(record.clone()),
+                Err(error) => {
+                    let reason = public_message(&error);
+                    let marked = record.failed_release(&reason, now);
+                    let failure = marked.revocation.as_ref();
+                    tracing::warn!(
+                        lease = %record.id,
+                        error = %reason,
+                        attempts = failure.map_or(0, |f| f.attempts),
+                        next_attempt = %failure
+                            .and_then(|f| f.next_attempt())
+                            .map_or_else(|| "never (irrevocable)".to_owned(), rfc3339),
+                        "the engine could not release an ended lease; it is kept and retried"
+                    );
+                    failed.push((record.clone(), marked));
+                }
+            }
         }
+        state.leases.remove(&released).await?;
+        state.leases.mark_failed(&failed).await?;
+        outcome.released += released.len();
+        outcome.failed.extend(failed.into_iter().map(|(_, marked)| {
+            let reason = marked
+                .revocation
+                .as_ref()
+                .map(|f| f.last_error.clone())
+                .unwrap_or_default();
+            (marked, reason)
+        }));
     }
-    Ok(())
+    Ok(outcome)
 }
 
-async fn notify_engine(state: &Unsealed, record: &LeaseRecord, now: SystemTime) {
+fn ending_set(records: &[LeaseRecord]) -> Arc<BTreeSet<String>> {
+    Arc::new(records.iter().map(|r| r.id.clone()).collect())
+}
+
+/// What a client (and `sys/leases/failed`) may see of an engine's error: internal storage
+/// failures are generic, as on the HTTP edge; everything else is the core's own message, which
+/// names paths and reasons, never values.
+fn public_message(error: &Error) -> String {
+    match error {
+        Error::Barrier(coffer_barrier::Error::Corrupt { .. }) => error.to_string(),
+        Error::Barrier(_) | Error::Storage(_) => "internal error".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Asks the lease's engine to release it; a lease whose mount is gone has nothing to release.
+async fn release(
+    state: &Unsealed,
+    record: &LeaseRecord,
+    ending: &Arc<BTreeSet<String>>,
+    now: SystemTime,
+) -> Result<()> {
     let Some(mounted) = state
         .namespaces
         .all()
@@ -346,21 +489,76 @@ async fn notify_engine(state: &Unsealed, record: &LeaseRecord, now: SystemTime) 
                 .find(|m| m.entry.accessor == record.mount_accessor)
         })
     else {
-        return;
+        return Ok(());
     };
     let scope = LeaseScope::new(
         state.leases.clone(),
         &record.namespace,
         &mounted.info.path,
         &mounted.info.accessor,
-    );
-    if let Err(error) = mounted
+    )
+    .hiding(ending.clone());
+    mounted
         .engine
         .lease_ended(record, &mounted.view, &scope, now)
         .await
-    {
-        tracing::warn!(lease = %record.id, %error, "the engine could not release an ended lease");
+}
+
+/// `sys/leases/failed` (sudo): the leases whose engine could not release them, retrying or
+/// irrevocable; in the root namespace every namespace's, elsewhere the namespace's own.
+async fn failed(state: &Unsealed, ns: &NamespaceState) -> Result<Reply> {
+    let mut records = state.leases.failed().await?;
+    if !ns.is_root() {
+        records.retain(|r| r.namespace == ns.id().as_str());
     }
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    if records.is_empty() {
+        return Ok(Reply::NotFound);
+    }
+    let keys: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let info: Map<String, Value> = records
+        .iter()
+        .map(|r| (r.id.clone(), failed_summary(state, r)))
+        .collect();
+    let mut out = Map::new();
+    out.insert("keys".into(), json!(keys));
+    out.insert("key_info".into(), Value::Object(info));
+    Ok(Reply::ok(Response::with_data(out)))
+}
+
+/// What `sys/leases/failed` shows of one lease.
+fn failed_summary(state: &Unsealed, record: &LeaseRecord) -> Value {
+    let failure = record.revocation.as_ref();
+    let namespace = state
+        .namespaces
+        .all()
+        .into_iter()
+        .find(|n| n.id().as_str() == record.namespace)
+        .map(|n| n.path().to_owned())
+        .unwrap_or_default();
+    let path = record
+        .id
+        .rsplit_once('/')
+        .map_or(record.id.as_str(), |(path, _)| path);
+    json!({
+        "leaseId": record.id,
+        "path": path,
+        "namespace": namespace,
+        "identity": record.identity(),
+        "purpose": record.purpose,
+        "issuedAt": rfc3339(record.issued()),
+        "expiresAt": rfc3339(record.expires()),
+        "state": if failure.and_then(|f| f.next_attempt_nanos).is_some() {
+            "retrying"
+        } else {
+            "irrevocable"
+        },
+        "attempts": failure.map_or(0, |f| f.attempts),
+        "lastError": failure.map(|f| f.last_error.clone()),
+        "firstFailedAt": failure.map(|f| rfc3339(f.first_failed())),
+        "lastAttemptAt": failure.map(|f| rfc3339(f.last_attempt())),
+        "nextAttemptAt": failure.and_then(|f| f.next_attempt()).map(rfc3339),
+    })
 }
 
 fn folder(prefix: &str) -> String {

@@ -29,7 +29,7 @@ pub fn status_for(error: &Error) -> StatusCode {
         | Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict | Error::Refused(_) => StatusCode::CONFLICT,
-        Error::AuditFailed => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::AuditFailed | Error::RevocationFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::CorruptRecord { .. } | Error::Barrier(_) | Error::Storage(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -144,6 +144,14 @@ mod tests {
             Error::AuditFailed,
             500,
             "no audit device could record the request, so it was refused",
+        );
+        check(
+            Error::RevocationFailed {
+                what: "entry db/creds/ro/abc".into(),
+                reason: "database unreachable".into(),
+            },
+            500,
+            "failed to revoke entry db/creds/ro/abc: database unreachable; it is kept and retried (see sys/leases/failed)",
         );
         check(
             Error::DurationOutOfRange(std::time::Duration::from_secs(1)),

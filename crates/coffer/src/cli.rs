@@ -1075,8 +1075,13 @@ pub(crate) enum LeaseCommand {
         /// Treat the argument as a prefix.
         #[arg(long)]
         prefix: bool,
+        /// With -prefix: remove the leases even if their engine cannot release them (needs
+        /// sudo; what they held may stay behind, e.g. a database user).
+        #[arg(long, requires = "prefix")]
+        force: bool,
     },
-    /// List the active leases of a credential or of an identity.
+    /// List the active leases of a credential or of an identity, or (-failed) the leases whose
+    /// revocation failed and is retried or was given up.
     List {
         /// The credential whose leases to list.
         #[arg(long)]
@@ -1084,6 +1089,9 @@ pub(crate) enum LeaseCommand {
         /// The identity whose leases to list, e.g. `agent:deploy`.
         #[arg(long)]
         identity: Option<String>,
+        /// List the leases whose engine could not release them (needs sudo).
+        #[arg(long, conflicts_with_all = ["credential", "identity"])]
+        failed: bool,
     },
     /// The kill switch: end every lease an identity holds, e.g. `agent:deploy`.
     #[command(name = "revoke-identity")]

@@ -92,7 +92,7 @@ pub(crate) fn list(header: &str, items: &[String]) {
 /// Lays out a table the way Vault's CLI does (`columnize`): a header row, a row of dashes as
 /// long as each header, then the rows; columns are left-aligned and joined by four spaces, the
 /// last column is not padded, and cells are trimmed with empty ones shown as `n/a`.
-fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
     let underline: Vec<String> = headers.iter().map(|h| "-".repeat(h.len())).collect();
     let mut lines: Vec<Vec<String>> =
         vec![headers.iter().map(|h| (*h).to_owned()).collect(), underline];

@@ -9,6 +9,7 @@ mod denied;
 mod envelope;
 mod errors;
 mod expiry;
+mod failed_leases;
 mod grants;
 mod health;
 mod identity;

@@ -3,9 +3,13 @@
 //! way `vault read database/creds/…` prints a dynamic secret: `lease_id`, `lease_duration` and
 //! `lease_renewable` rows, then the lease's facts and `value` (`-field=value` prints the value
 //! alone). The passphrase of a key is printed only with `-include-passphrase`.
+//! `list -failed` shows the leases whose revocation failed (retried with backoff, or given up)
+//! and `revoke -prefix -force` removes leases whatever their engine says.
 
 use anyhow::Context;
-use coffer_api::credentials::{Lease, LeaseId, LeaseIdentity, LeaseList, LeaseRequest};
+use coffer_api::credentials::{
+    FailedLeaseList, Lease, LeaseId, LeaseIdentity, LeaseList, LeaseRequest,
+};
 use coffer_client::Client;
 use serde_json::{Value, json};
 
@@ -36,8 +40,18 @@ pub(crate) async fn run(
             increment,
             field,
         } => renew(client, format, &lease_id, increment, field.as_deref()).await,
-        LeaseCommand::Revoke { lease_id, prefix } => {
-            if prefix {
+        LeaseCommand::Revoke {
+            lease_id,
+            prefix,
+            force,
+        } => {
+            if force {
+                client.lease_revoke_force(&lease_id).await?;
+                output::line(&format!(
+                    "Success! Force-revoked every lease under {}",
+                    lease_id.trim()
+                ));
+            } else if prefix {
                 client.lease_revoke_prefix(&lease_id).await?;
                 output::line(&format!(
                     "Success! Revoked every lease under {}",
@@ -50,9 +64,11 @@ pub(crate) async fn run(
             }
             Ok(Outcome::Success)
         }
+        LeaseCommand::List { failed: true, .. } => list_failed(client, format).await,
         LeaseCommand::List {
             credential,
             identity,
+            failed: false,
         } => list(client, format, credential, identity).await,
         LeaseCommand::RevokeIdentity { identity } => {
             let identity = identity_arg("the identity", &identity)?;
@@ -251,4 +267,104 @@ async fn list(
         other => output::encoded(other, &serde_json::to_value(&list).context("encoding")?),
     }
     Ok(Outcome::Success)
+}
+
+/// The columns of `lease list -failed`.
+const FAILED_HEADERS: [&str; 6] = [
+    "Lease ID",
+    "Identity",
+    "State",
+    "Attempts",
+    "Next attempt",
+    "Last error",
+];
+
+/// One row per failed lease: id, holder, state, attempts, next attempt (`never` once
+/// irrevocable) and the engine's last message.
+fn failed_rows(list: &FailedLeaseList) -> Vec<Vec<String>> {
+    list.keys
+        .iter()
+        .map(|key| match list.key_info.get(key) {
+            Some(info) => vec![
+                info.lease_id.to_string(),
+                info.identity.to_string(),
+                info.state.clone(),
+                info.attempts.to_string(),
+                info.next_attempt_at
+                    .clone()
+                    .unwrap_or_else(|| "never".to_owned()),
+                info.last_error.clone().unwrap_or_default(),
+            ],
+            None => vec![key.clone()],
+        })
+        .collect()
+}
+
+async fn list_failed(client: &Client, format: Format) -> anyhow::Result<Outcome> {
+    let list = client.leases_failed().await?;
+    match format {
+        Format::Table if list.keys.is_empty() => output::line("No failed lease revocations"),
+        Format::Table => output::column_table(&FAILED_HEADERS, &failed_rows(&list)),
+        other => output::encoded(other, &serde_json::to_value(&list).context("encoding")?),
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_api::credentials::{FailedLease, Identity};
+
+    #[test]
+    fn failed_leases_print_one_row_each() {
+        let lease = |id: &str, state: &str, attempts: u32, next: Option<&str>| FailedLease {
+            lease_id: LeaseId::new(id),
+            path: "database/creds/ro".into(),
+            namespace: String::new(),
+            identity: Identity {
+                kind: "agent".into(),
+                name: "etl".into(),
+            },
+            purpose: None,
+            issued_at: "2026-11-22T10:00:00Z".into(),
+            expires_at: "2026-11-22T11:00:00Z".into(),
+            state: state.into(),
+            attempts,
+            last_error: Some("database unreachable".into()),
+            first_failed_at: Some("2026-11-22T11:00:00Z".into()),
+            last_attempt_at: Some("2026-11-22T11:00:04Z".into()),
+            next_attempt_at: next.map(str::to_owned),
+        };
+        let a = lease(
+            "database/creds/ro/a",
+            "retrying",
+            3,
+            Some("2026-11-22T11:00:08Z"),
+        );
+        let b = lease("database/creds/ro/b", "irrevocable", 6, None);
+        let list = FailedLeaseList {
+            keys: vec!["database/creds/ro/a".into(), "database/creds/ro/b".into()],
+            key_info: [a, b]
+                .into_iter()
+                .map(|l| (l.lease_id.to_string(), l))
+                .collect(),
+        };
+        let text = output::columns(&FAILED_HEADERS, &failed_rows(&list));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].starts_with("Lease ID"), "{text}");
+        assert!(lines[0].ends_with("Last error"), "{text}");
+        assert!(
+            lines[2].starts_with("database/creds/ro/a")
+                && lines[2].contains("agent:etl")
+                && lines[2].contains("retrying")
+                && lines[2].contains("2026-11-22T11:00:08Z")
+                && lines[2].ends_with("database unreachable"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("irrevocable") && lines[3].contains("never"),
+            "{text}"
+        );
+    }
 }

@@ -457,3 +457,44 @@ fn issue_5_bad_credential_input_is_refused_clearly() {
         "No credentials found"
     );
 }
+
+/// `coffer lease list -failed` (issue #10) against a server whose engines all release their
+/// leases: an empty list in both forms, flags that do not combine refused, and `revoke -prefix
+/// -force` accepted. Rows of failed leases are covered by the table test in `commands/lease.rs`
+/// and the failing engine of `coffer-http`'s `failed_leases` tests.
+#[test]
+fn issue_10_lease_list_failed_from_the_cli() {
+    let cli = Cli::start();
+    assert_eq!(
+        cli.ok(&["lease", "list", "-failed"]).trim(),
+        "No failed lease revocations"
+    );
+    assert_eq!(
+        cli.json(&["lease", "list", "-failed"]),
+        json!({"keys": [], "key_info": {}})
+    );
+    cli.ok(&[
+        "credentials",
+        "create",
+        "pg",
+        "-type=generic-secret",
+        "-value=v1",
+    ]);
+    let lease = cli.json(&["lease", "create", "pg"]);
+    let id = lease["leaseId"].as_str().unwrap_or_default().to_owned();
+    assert!(id.starts_with("credentials/pg/"), "{lease}");
+    // Released at once by the credentials engine: nothing failed.
+    cli.ok(&["lease", "revoke", &id]);
+    assert_eq!(
+        cli.json(&["lease", "list", "-failed"]),
+        json!({"keys": [], "key_info": {}})
+    );
+    let error = cli.fails_nonzero(&["lease", "list", "-failed", "-credential=pg"]);
+    assert!(error.contains("cannot be used with"), "{error}");
+    let error = cli.fails_nonzero(&["lease", "revoke", "-force", &id]);
+    assert!(error.contains("--prefix"), "{error}");
+    assert!(
+        cli.ok(&["lease", "revoke", "-prefix", "-force", "credentials/pg/"])
+            .contains("Force-revoked every lease under credentials/pg/")
+    );
+}
