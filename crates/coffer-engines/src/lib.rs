@@ -15,6 +15,7 @@ pub mod approle;
 mod auth;
 pub mod credentials;
 pub mod cubbyhole;
+pub mod database;
 pub mod kv;
 pub mod userpass;
 
