@@ -77,6 +77,10 @@ pub enum Error {
     /// The target's state refuses the request (a revoked credential, a lease limit reached).
     #[error("{0}")]
     Refused(String),
+    /// An external system an engine drives (a database server) could not be reached or refused
+    /// the operation; the message says which and why, never a secret.
+    #[error("{0}")]
+    Upstream(String),
     /// A duration outside what the server accepts.
     #[error("duration {0:?} is out of range")]
     DurationOutOfRange(Duration),
