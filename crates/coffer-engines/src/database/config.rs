@@ -45,7 +45,8 @@ impl std::fmt::Debug for ConfigRecord {
 impl ConfigRecord {
     /// The plugin this config uses.
     pub(super) fn kind(&self) -> Result<PluginKind> {
-        PluginKind::from_plugin_name(&self.plugin_name).ok_or_else(|| unknown_plugin(&self.plugin_name))
+        PluginKind::from_plugin_name(&self.plugin_name)
+            .ok_or_else(|| unknown_plugin(&self.plugin_name))
     }
 
     /// Whether `role` may use this config.

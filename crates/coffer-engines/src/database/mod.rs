@@ -175,7 +175,11 @@ fn check_name(name: &str) -> Result<()> {
 
 impl DatabaseEngine {
     /// The pool for config `name`, opening (or reopening, if the config changed) it.
-    async fn plugin(&self, name: &str, record: &config::ConfigRecord) -> Result<Arc<dyn DatabasePlugin>> {
+    async fn plugin(
+        &self,
+        name: &str,
+        record: &config::ConfigRecord,
+    ) -> Result<Arc<dyn DatabasePlugin>> {
         let fingerprint = fingerprint(record);
         let mut pools = self.pools.lock().await;
         if let Some(open) = pools.get(name)
@@ -248,9 +252,15 @@ impl DatabaseEngine {
         }
         let plugin = self.plugin(name, &record).await?;
         let password = plugin::Password::generate().map_err(|e| database_error(name, e))?;
-        retry(|| plugin.set_password(&record.root_rotation_statements, &record.username, &password))
-            .await
-            .map_err(|e| database_error(name, e))?;
+        retry(|| {
+            plugin.set_password(
+                &record.root_rotation_statements,
+                &record.username,
+                &password,
+            )
+        })
+        .await
+        .map_err(|e| database_error(name, e))?;
         record.password = password.expose().to_owned();
         config::save(storage, name, &record).await?;
         self.forget(name).await;
@@ -423,10 +433,7 @@ fn statements(data: &Map<String, Value>, field: &str) -> Result<Option<Vec<Strin
         Some(_) => return Err(bad()),
     };
     Ok(Some(
-        items
-            .into_iter()
-            .filter(|s| !s.trim().is_empty())
-            .collect(),
+        items.into_iter().filter(|s| !s.trim().is_empty()).collect(),
     ))
 }
 

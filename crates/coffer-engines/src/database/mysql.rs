@@ -95,10 +95,7 @@ impl MysqlPlugin {
     }
 
     async fn conn(&self) -> DbResult<Conn> {
-        self.pool
-            .get_conn()
-            .await
-            .map_err(|e| self.error(&e, &[]))
+        self.pool.get_conn().await.map_err(|e| self.error(&e, &[]))
     }
 
     /// Maps a driver error, scrubbing the config's password and `extra` secrets.
@@ -267,9 +264,9 @@ impl DatabasePlugin for MysqlPlugin {
 /// Parses Vault's (Go's) MySQL DSN: `[user[:password]@][net[(address)]]/dbname[?params]`.
 fn parse_dsn(text: &str) -> DbResult<Dsn> {
     let bad = |why: &str| DatabaseError::InvalidConnectionUrl(why.to_owned());
-    let slash = text
-        .rfind('/')
-        .ok_or_else(|| bad("missing the slash before the database name (user:pass@tcp(host:port)/db)"))?;
+    let slash = text.rfind('/').ok_or_else(|| {
+        bad("missing the slash before the database name (user:pass@tcp(host:port)/db)")
+    })?;
     let (head, tail) = (&text[..slash], &text[slash + 1..]);
     let database = tail.split('?').next().unwrap_or_default();
     let params = tail.split_once('?').map(|(_, p)| p).unwrap_or_default();

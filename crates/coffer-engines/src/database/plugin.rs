@@ -276,8 +276,9 @@ pub(crate) fn expiration_text(time: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let text = humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-        .to_string();
+    let text =
+        humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .to_string();
     format!("{}+0000", text.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
@@ -410,9 +411,7 @@ pub(crate) fn render(
 }
 
 fn unavailable(key: &str) -> DatabaseError {
-    DatabaseError::InvalidStatement(format!(
-        "{{{{{key}}}}} is not available in this statement"
-    ))
+    DatabaseError::InvalidStatement(format!("{{{{{key}}}}} is not available in this statement"))
 }
 
 /// A database's error message with every secret removed (a password can be echoed back in a
@@ -469,12 +468,11 @@ mod tests {
     #[test]
     fn bad_templates_are_refused() {
         let password = Password::new("secret-value");
-        for bad in [
-            "SELECT '{{name}}",
-            "SELECT {{name",
-            "SELECT {{other}}",
-        ] {
-            assert!(render(Dialect::Postgres, bad, &values("x", &password)).is_err(), "{bad}");
+        for bad in ["SELECT '{{name}}", "SELECT {{name", "SELECT {{other}}"] {
+            assert!(
+                render(Dialect::Postgres, bad, &values("x", &password)).is_err(),
+                "{bad}"
+            );
         }
         let no_password = TemplateValues {
             name: "x",
@@ -508,8 +506,13 @@ mod tests {
         assert!(pg.starts_with("v-token-my_role-"), "{pg}");
         assert!(pg.ends_with("-1700000000"), "{pg}");
         assert!(pg.len() <= 63);
-        let my = generate_username(PluginKind::Mysql, "a-very-long-display", "a-very-long-role", now)
-            .unwrap();
+        let my = generate_username(
+            PluginKind::Mysql,
+            "a-very-long-display",
+            "a-very-long-role",
+            now,
+        )
+        .unwrap();
         assert_eq!(my.len(), 32, "{my}");
         assert!(my.starts_with("v-a_very_lon-a_very_lon-"), "{my}");
         assert_ne!(
@@ -524,7 +527,11 @@ mod tests {
         let b = Password::generate().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.expose().len(), 24);
-        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert!(
+            a.expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        );
         assert_eq!(format!("{a:?}"), "Password(***)");
     }
 

@@ -76,10 +76,9 @@ impl PostgresPlugin {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Timeout(_) => DatabaseError::Timeout,
             PoolError::Backend(e) => self.error(&e),
-            other => DatabaseError::Unreachable(scrub(
-                &other.to_string(),
-                &[self.password.expose()],
-            )),
+            other => {
+                DatabaseError::Unreachable(scrub(&other.to_string(), &[self.password.expose()]))
+            }
         })
     }
 
@@ -112,10 +111,7 @@ impl PostgresPlugin {
             .map(|s| render(Dialect::Postgres, s, values))
             .collect::<DbResult<Vec<_>>>()?;
         let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| self.error(&e))?;
+        let tx = client.transaction().await.map_err(|e| self.error(&e))?;
         for sql in &rendered {
             tx.batch_execute(sql)
                 .await
@@ -299,7 +295,12 @@ mod tests {
             "postgresql://ad%20min:p%40ss%20w%27rd@127.0.0.1:5432/test"
         );
         assert_eq!(
-            fill_url("host=h user={{username}} password={{password}}", "a", &password).as_str(),
+            fill_url(
+                "host=h user={{username}} password={{password}}",
+                "a",
+                &password
+            )
+            .as_str(),
             r"host=h user='a' password='p@ss w\'rd'"
         );
     }

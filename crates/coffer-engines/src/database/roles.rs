@@ -40,12 +40,18 @@ impl RoleRecord {
     fn to_json(&self) -> Map<String, Value> {
         let mut out = Map::new();
         out.insert("db_name".into(), json!(self.db_name));
-        out.insert("creation_statements".into(), json!(self.creation_statements));
+        out.insert(
+            "creation_statements".into(),
+            json!(self.creation_statements),
+        );
         out.insert(
             "revocation_statements".into(),
             json!(self.revocation_statements),
         );
-        out.insert("rollback_statements".into(), json!(self.rollback_statements));
+        out.insert(
+            "rollback_statements".into(),
+            json!(self.rollback_statements),
+        );
         out.insert("renew_statements".into(), json!(self.renew_statements));
         out.insert("default_ttl".into(), json!(self.default_ttl));
         out.insert("max_ttl".into(), json!(self.max_ttl));
@@ -80,7 +86,11 @@ pub(super) async fn read(name: &str, storage: &View) -> Result<Reply> {
     }
 }
 
-pub(super) async fn write(name: &str, request: &EngineRequest<'_>, storage: &View) -> Result<Reply> {
+pub(super) async fn write(
+    name: &str,
+    request: &EngineRequest<'_>,
+    storage: &View,
+) -> Result<Reply> {
     let data = request.data;
     refuse_unknown_fields(
         data,
@@ -150,7 +160,11 @@ fn lease_ttls(role: &RoleRecord, request: &EngineRequest<'_>) -> (u64, u64) {
     let or = |value: u64, fallback: u64| if value == 0 { fallback } else { value };
     let mount_max = or(request.mount.max_lease_ttl, SYSTEM_TTL);
     let max = or(role.max_ttl, mount_max).min(mount_max);
-    let ttl = or(role.default_ttl, or(request.mount.default_lease_ttl, SYSTEM_TTL)).min(max);
+    let ttl = or(
+        role.default_ttl,
+        or(request.mount.default_lease_ttl, SYSTEM_TTL),
+    )
+    .min(max);
     (ttl.max(1), max.max(1))
 }
 
@@ -165,9 +179,9 @@ pub(super) async fn creds(
         .await?
         .ok_or_else(|| Error::invalid(format!("unknown role: {name}")))?;
     let db = role.db_name.as_str();
-    let config = config::load(storage, db)
-        .await?
-        .ok_or_else(|| Error::invalid(format!("no database config named {db:?} (role {name:?})")))?;
+    let config = config::load(storage, db).await?.ok_or_else(|| {
+        Error::invalid(format!("no database config named {db:?} (role {name:?})"))
+    })?;
     if !config.allows(name) {
         return Err(Error::Forbidden(format!(
             "{name:?} is not an allowed role of database {db:?}"
@@ -251,8 +265,10 @@ pub(super) async fn revoke_lease(
     lease: &LeaseRecord,
     storage: &View,
 ) -> Result<()> {
-    let (Some(db), Some(username)) = (lease.internal_str("db_name"), lease.internal_str("username"))
-    else {
+    let (Some(db), Some(username)) = (
+        lease.internal_str("db_name"),
+        lease.internal_str("username"),
+    ) else {
         return Ok(());
     };
     let statements: Vec<String> = lease

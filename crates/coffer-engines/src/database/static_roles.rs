@@ -73,7 +73,10 @@ impl StaticRoleRecord {
         out.insert("db_name".into(), json!(self.db_name));
         out.insert("username".into(), json!(self.username));
         out.insert("rotation_period".into(), json!(self.rotation_period));
-        out.insert("rotation_statements".into(), json!(self.rotation_statements));
+        out.insert(
+            "rotation_statements".into(),
+            json!(self.rotation_statements),
+        );
         out.insert(
             "last_vault_rotation".into(),
             json!(rfc3339(self.last_rotation())),

@@ -23,7 +23,16 @@ fn unique(prefix: &str) -> String {
 
 fn psql(sql: &str) -> String {
     let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-Atc", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-Atc",
+            sql,
+        ])
         .output()
         .expect("run psql");
     assert!(
@@ -35,12 +44,23 @@ fn psql(sql: &str) -> String {
 }
 
 fn pg_role_exists(name: &str) -> bool {
-    psql(&format!("SELECT count(*) FROM pg_roles WHERE rolname = '{name}'")) == "1"
+    psql(&format!(
+        "SELECT count(*) FROM pg_roles WHERE rolname = '{name}'"
+    )) == "1"
 }
 
 fn pg_can_login(user: &str, password: &str) -> bool {
     Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", user, "-d", "test", "-Atc", "SELECT 1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            user,
+            "-d",
+            "test",
+            "-Atc",
+            "SELECT 1",
+        ])
         .env("PGPASSWORD", password)
         .output()
         .expect("run psql")
@@ -63,7 +83,13 @@ fn mysql_root(sql: &str) -> String {
 
 fn mysql_can_login(user: &str, password: &str) -> bool {
     Command::new("mysql")
-        .args(["-h127.0.0.1", "-P3306", &format!("-u{user}"), "-e", "SELECT 1"])
+        .args([
+            "-h127.0.0.1",
+            "-P3306",
+            &format!("-u{user}"),
+            "-e",
+            "SELECT 1",
+        ])
         .env("MYSQL_PWD", password)
         .output()
         .expect("run mysql")
@@ -91,7 +117,12 @@ async fn read(node: &Node, path: &str) -> (StatusCode, Value) {
 }
 
 async fn mount(node: &Node, path: &str) {
-    write_ok(node, &format!("sys/mounts/{path}"), json!({"type": "database"})).await;
+    write_ok(
+        node,
+        &format!("sys/mounts/{path}"),
+        json!({"type": "database"}),
+    )
+    .await;
 }
 
 fn error_text(reply: &Value) -> String {
@@ -144,12 +175,24 @@ async fn issue_10_postgres_leases_drop_their_users() {
     let (status, creds) = read(&node, &creds_path).await;
     assert_eq!(status, StatusCode::OK, "{creds}");
     let lease_id = creds["lease_id"].as_str().expect("a lease").to_owned();
-    assert!(lease_id.starts_with(&format!("database/creds/{role}/")), "{creds}");
+    assert!(
+        lease_id.starts_with(&format!("database/creds/{role}/")),
+        "{creds}"
+    );
     assert_eq!(creds["lease_duration"], 3600);
     assert_eq!(creds["renewable"], true);
-    let username = creds["data"]["username"].as_str().expect("username").to_owned();
-    let password = creds["data"]["password"].as_str().expect("password").to_owned();
-    assert!(username.starts_with("v-") && username.len() <= 63, "{username}");
+    let username = creds["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_owned();
+    let password = creds["data"]["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    assert!(
+        username.starts_with("v-") && username.len() <= 63,
+        "{username}"
+    );
     assert!(password.len() >= 20);
     assert!(pg_role_exists(&username));
     assert!(pg_can_login(&username, &password));
@@ -168,7 +211,10 @@ async fn issue_10_postgres_leases_drop_their_users() {
 
     // Expired and reaped.
     let (_, creds) = read(&node, &creds_path).await;
-    let expiring = creds["data"]["username"].as_str().expect("username").to_owned();
+    let expiring = creds["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_owned();
     assert!(pg_role_exists(&expiring));
     node.clock.advance(Duration::from_secs(3601));
     node.core.reap_expired().await.expect("reap");
@@ -176,7 +222,10 @@ async fn issue_10_postgres_leases_drop_their_users() {
 
     // The kill switch.
     let (_, creds) = read(&node, &creds_path).await;
-    let killed = creds["data"]["username"].as_str().expect("username").to_owned();
+    let killed = creds["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_owned();
     let (_, lookup) = write(
         &node,
         "sys/leases/lookup",
@@ -226,7 +275,10 @@ async fn issue_10_failures_hand_out_no_lease_and_leave_no_user() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{reply}");
     assert!(error_text(&reply).contains("could not connect"), "{reply}");
     assert!(!reply.to_string().contains("down-secret-value"));
-    assert_eq!(read(&node, "database/config/down").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        read(&node, "database/config/down").await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // Stored without the check, then used: the creds request fails (after retries).
     write_ok(
@@ -278,7 +330,9 @@ async fn issue_10_failures_hand_out_no_lease_and_leave_no_user() {
     assert!(error_text(&reply).contains("no_such_function"), "{reply}");
     let short: String = role.chars().take(8).collect();
     assert_eq!(
-        psql(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%-{short}-%'")),
+        psql(&format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%-{short}-%'"
+        )),
         "0"
     );
     let (status, _, leases) = node
@@ -289,7 +343,11 @@ async fn issue_10_failures_hand_out_no_lease_and_leave_no_user() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "no lease was issued: {leases}");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no lease was issued: {leases}"
+    );
 }
 
 #[tokio::test]
@@ -325,7 +383,10 @@ async fn issue_10_mysql_static_role_rotates_on_schedule() {
     assert_eq!(first["data"]["username"], user.as_str());
     assert_eq!(first["data"]["rotation_period"], 3600);
     assert_eq!(first["data"]["ttl"], 3600);
-    let first_password = first["data"]["password"].as_str().expect("password").to_owned();
+    let first_password = first["data"]["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
     assert!(mysql_can_login(&user, &first_password));
 
     // Not due yet: the reminder pass leaves it.
@@ -339,7 +400,10 @@ async fn issue_10_mysql_static_role_rotates_on_schedule() {
     node.clock.advance(Duration::from_secs(1801));
     node.core.deliver_reminders().await.expect("reminder pass");
     let (_, second) = read(&node, "db/static-creds/svc").await;
-    let second_password = second["data"]["password"].as_str().expect("password").to_owned();
+    let second_password = second["data"]["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
     assert_ne!(second_password, first_password);
     assert!(mysql_can_login(&user, &second_password));
     assert!(!mysql_can_login(&user, &first_password));
@@ -347,7 +411,10 @@ async fn issue_10_mysql_static_role_rotates_on_schedule() {
     // On demand.
     write_ok(&node, "db/rotate-role/svc", json!({})).await;
     let (_, third) = read(&node, "db/static-creds/svc").await;
-    let third_password = third["data"]["password"].as_str().expect("password").to_owned();
+    let third_password = third["data"]["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
     assert_ne!(third_password, second_password);
     assert!(mysql_can_login(&user, &third_password));
     assert!(!mysql_can_login(&user, &second_password));
@@ -383,7 +450,10 @@ async fn issue_10_rotate_root_changes_the_config_users_password() {
     )
     .await;
     write_ok(&node, "database/rotate-root/maria", json!({})).await;
-    assert!(!mysql_can_login(&admin, "Admin-Initial-1"), "the old password is replaced");
+    assert!(
+        !mysql_can_login(&admin, "Admin-Initial-1"),
+        "the old password is replaced"
+    );
     // The engine still connects with the password only it knows.
     write_ok(
         &node,
@@ -397,16 +467,26 @@ async fn issue_10_rotate_root_changes_the_config_users_password() {
     .await;
     let (status, creds) = read(&node, "database/creds/ro").await;
     assert_eq!(status, StatusCode::OK, "{creds}");
-    let username = creds["data"]["username"].as_str().expect("username").to_owned();
+    let username = creds["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_owned();
     assert!(username.len() <= 32, "{username}");
     assert!(mysql_can_login(
         &username,
         creds["data"]["password"].as_str().expect("password")
     ));
-    let (status, _) = write(&node, "sys/leases/revoke", json!({"lease_id": creds["lease_id"]})).await;
+    let (status, _) = write(
+        &node,
+        "sys/leases/revoke",
+        json!({"lease_id": creds["lease_id"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(
-        mysql_root(&format!("SELECT count(*) FROM mysql.user WHERE user = '{username}'")),
+        mysql_root(&format!(
+            "SELECT count(*) FROM mysql.user WHERE user = '{username}'"
+        )),
         "0"
     );
     mysql_root(&format!("DROP USER IF EXISTS '{admin}'@'%'"));
