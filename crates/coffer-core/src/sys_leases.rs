@@ -1,7 +1,8 @@
 //! Vault's lease API over the core's lease store: `sys/leases/lookup`, `renew`, `revoke`,
 //! `revoke-prefix` (and `revoke-force`), the legacy `sys/renew` and `sys/revoke`, and Coffer's
 //! kill switch `sys/leases/revoke-identity` plus `sys/leases/by-identity/<type>/<name>`.
-//! Ending a lease here tells the engine that issued it ([`crate::engine::Engine::lease_ended`]).
+//! Ending a lease here tells the engine that issued it ([`crate::engine::Engine::lease_ended`]);
+//! renewing one asks it first ([`crate::engine::Engine::lease_renewing`]).
 
 use std::time::SystemTime;
 
@@ -10,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::rfc3339;
 use crate::engine::Identity;
 use crate::lease::{LeaseRecord, LeaseScope, nanos};
+use crate::mount::Mounted;
 use crate::namespace::NamespaceState;
 use crate::node::Unsealed;
 use crate::pipeline::{Caller, caller_identity};
@@ -169,10 +171,14 @@ async fn renew(
     } else {
         wanted
     };
-    let renewed = state
-        .leases
-        .update_expiry(&record, expires.max(record.expires_nanos), now)
-        .await?;
+    let expires = expires.max(record.expires_nanos);
+    if let Some(mounted) = mount_of(state, &record) {
+        mounted
+            .engine
+            .lease_renewing(&record, from_nanos(expires), &mounted.view)
+            .await?;
+    }
+    let renewed = state.leases.update_expiry(&record, expires, now).await?;
     Ok(Reply::ok(Response {
         warnings,
         lease: Some(grant_of(&renewed, now)),
@@ -333,8 +339,9 @@ pub(crate) async fn end(
     Ok(())
 }
 
-async fn notify_engine(state: &Unsealed, record: &LeaseRecord, now: SystemTime) {
-    let Some(mounted) = state
+/// The mount that issued a lease, if it is still mounted.
+fn mount_of(state: &Unsealed, record: &LeaseRecord) -> Option<std::sync::Arc<Mounted>> {
+    state
         .namespaces
         .all()
         .into_iter()
@@ -345,7 +352,14 @@ async fn notify_engine(state: &Unsealed, record: &LeaseRecord, now: SystemTime) 
                 .into_iter()
                 .find(|m| m.entry.accessor == record.mount_accessor)
         })
-    else {
+}
+
+fn from_nanos(nanos: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos)
+}
+
+async fn notify_engine(state: &Unsealed, record: &LeaseRecord, now: SystemTime) {
+    let Some(mounted) = mount_of(state, record) else {
         return;
     };
     let scope = LeaseScope::new(

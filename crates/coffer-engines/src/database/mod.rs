@@ -10,7 +10,8 @@
 //!
 //! Leases end through the core's one expiration manager (revocation, expiry, the identity kill
 //! switch), which calls [`Engine::lease_ended`]: the engine drops the user and its sessions and
-//! answers an error when it cannot, so the core can retry. Static roles are rotated on the
+//! answers an error when it cannot, so the core can retry; a renewal first extends the user
+//! ([`Engine::lease_renewing`], PostgreSQL's `VALID UNTIL`). Static roles are rotated on the
 //! core's reminder pass ([`Engine::reminders`], every minute on the active node;
 //! `Core::deliver_reminders` runs it on demand).
 //!
@@ -333,6 +334,17 @@ impl Engine for DatabaseEngine {
         _now: SystemTime,
     ) -> Result<()> {
         roles::revoke_lease(self, lease, storage).await
+    }
+
+    /// Extends the lease's database user to the new expiry (the role's `renew_statements`, or
+    /// the plugin's default); an error refuses the renewal.
+    async fn lease_renewing(
+        &self,
+        lease: &LeaseRecord,
+        expires: SystemTime,
+        storage: &View,
+    ) -> Result<()> {
+        roles::renew_lease(self, lease, expires, storage).await
     }
 
     /// Rotates the static roles that are due (the reminder pass is the rotation pass); raises

@@ -228,6 +228,30 @@ impl DatabasePlugin for MysqlPlugin {
         .await
     }
 
+    async fn renew_user(
+        &self,
+        statements: &[String],
+        username: &str,
+        expiration: std::time::SystemTime,
+    ) -> DbResult<()> {
+        if split_statements(statements).is_empty() {
+            return Ok(());
+        }
+        let expiration = expiration_text(expiration);
+        let values = TemplateValues {
+            name: username,
+            password: None,
+            expiration: Some(&expiration),
+        };
+        timed(async {
+            let mut conn = self.conn().await?;
+            self.run(&mut conn, statements, &values)
+                .await
+                .map_err(|(_, e)| e)
+        })
+        .await
+    }
+
     async fn set_password(
         &self,
         statements: &[String],

@@ -1,5 +1,5 @@
 //! The plug point between the database engine and a database server: the [`DatabasePlugin`]
-//! trait (verify a connection, create a user, revoke a user, set a user's password), the
+//! trait (verify a connection, create, renew and revoke a user, set a user's password), the
 //! connection settings every plugin is opened from, statement templates and the values they may
 //! hold, and the generation of usernames and passwords.
 //!
@@ -197,6 +197,16 @@ pub trait DatabasePlugin: Send + Sync + 'static {
     /// Drops `username` and ends its sessions: with `statements`, or the plugin's default when
     /// there are none. A user that no longer exists is not an error.
     async fn revoke_user(&self, statements: &[String], username: &str) -> DbResult<()>;
+
+    /// Extends `username`'s validity to `expiration` (a lease renewal): with `statements`, or
+    /// the plugin's default when there are none (PostgreSQL `VALID UNTIL`; nothing for MySQL,
+    /// whose users do not expire).
+    async fn renew_user(
+        &self,
+        statements: &[String],
+        username: &str,
+        expiration: SystemTime,
+    ) -> DbResult<()>;
 
     /// Sets `username`'s password: with `statements`, or the plugin's default `ALTER` when
     /// there are none.

@@ -22,6 +22,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Vault's default statement for a new password.
 const DEFAULT_ROTATION: &str = r#"ALTER ROLE "{{name}}" WITH PASSWORD '{{password}}'"#;
 
+/// Vault's default statement for a renewal.
+const DEFAULT_RENEWAL: &str = r#"ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}'"#;
+
 /// One PostgreSQL database and its pool.
 pub(crate) struct PostgresPlugin {
     pool: Pool,
@@ -221,6 +224,27 @@ impl DatabasePlugin for PostgresPlugin {
             self.run_in_transaction(statements, &values).await
         })
         .await
+    }
+
+    async fn renew_user(
+        &self,
+        statements: &[String],
+        username: &str,
+        expiration: std::time::SystemTime,
+    ) -> DbResult<()> {
+        let default = [DEFAULT_RENEWAL.to_owned()];
+        let statements = if split_statements(statements).is_empty() {
+            &default[..]
+        } else {
+            statements
+        };
+        let expiration = expiration_text(expiration);
+        let values = TemplateValues {
+            name: username,
+            password: None,
+            expiration: Some(&expiration),
+        };
+        timed(self.run_in_transaction(statements, &values)).await
     }
 
     async fn set_password(

@@ -259,6 +259,39 @@ pub(super) async fn creds(
     }))
 }
 
+/// Extends the user a `creds` lease holds to `expires` (see
+/// [`super::Engine::lease_renewing`]), with the role's `renew_statements` (the plugin's default
+/// when the role has none or is gone).
+pub(super) async fn renew_lease(
+    engine: &DatabaseEngine,
+    lease: &LeaseRecord,
+    expires: std::time::SystemTime,
+    storage: &View,
+) -> Result<()> {
+    let (Some(db), Some(username)) = (
+        lease.internal_str("db_name"),
+        lease.internal_str("username"),
+    ) else {
+        return Ok(());
+    };
+    let statements = match lease.internal_str("role") {
+        Some(role) => load(storage, role)
+            .await?
+            .map(|r| r.renew_statements.clone())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let config = config::load(storage, db).await?.ok_or_else(|| {
+        Error::Refused(format!(
+            "cannot renew database user {username:?}: database config {db:?} no longer exists"
+        ))
+    })?;
+    let plugin = engine.plugin(db, &config).await?;
+    retry(|| plugin.renew_user(&statements, username, expires))
+        .await
+        .map_err(|e| database_error(db, e))
+}
+
 /// Drops the user a `creds` lease held (see [`super::Engine::lease_ended`]).
 pub(super) async fn revoke_lease(
     engine: &DatabaseEngine,

@@ -1,7 +1,7 @@
 //! The database secrets engine over HTTP with the manual clock, against the real local
 //! PostgreSQL (trust auth, so a login proves the role exists) and MariaDB (passwords checked):
 //! dynamic credentials whose lease ends (revoked, expired and reaped, the identity kill switch)
-//! drop the user; renewals capped by `max_ttl`; static roles rotated on the reminder pass;
+//! drop the user; renewals capped by `max_ttl` and extending the user's `VALID UNTIL`; static roles rotated on the reminder pass;
 //! failures (unreachable database, a failing `CREATE ROLE`) hand out no lease; config passwords
 //! are never read back.
 
@@ -204,6 +204,14 @@ async fn issue_10_postgres_leases_drop_their_users() {
     .await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
     assert_eq!(renewed["lease_duration"], 7200, "capped by max_ttl");
+    // The renewal moved the role's VALID UNTIL to the lease's new expiry (the clock's start
+    // plus two hours).
+    assert_eq!(
+        psql(&format!(
+            "SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM pg_roles WHERE rolname = '{username}'"
+        )),
+        "2023-11-15 00:13:20"
+    );
     let (status, _) = write(&node, "sys/leases/revoke", json!({"lease_id": lease_id})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(!pg_role_exists(&username), "revoking drops the role");

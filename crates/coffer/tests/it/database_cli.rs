@@ -2,7 +2,7 @@
 //! against a real `coffer` server process and the real local MariaDB and PostgreSQL: the seed
 //! guide's "Automated Secret Rotation" commands, credentials that log in until `bao lease
 //! revoke`, users dropped when their short lease expires, and leases that expired while the
-//! server was killed with SIGKILL revoked after it restarts.
+//! server was killed with SIGKILL revoked after it restarts (with no password in its debug log).
 
 use std::path::Path;
 use std::process::Command;
@@ -310,9 +310,13 @@ async fn issue_10_leases_that_expired_while_the_server_was_down_drop_their_users
             "default_ttl=3s",
         ],
     );
-    let users: Vec<String> = (0..2)
-        .map(|_| creds(home, &addr, &token, "crash").1)
+    let issued: Vec<(String, String)> = (0..2)
+        .map(|_| {
+            let (_, user, password) = creds(home, &addr, &token, "crash");
+            (user, password)
+        })
         .collect();
+    let users: Vec<String> = issued.iter().map(|(user, _)| user.clone()).collect();
     server.kill9();
     // Restart only once the leases have expired.
     let expired = Instant::now() + Duration::from_secs(4);
@@ -337,5 +341,10 @@ async fn issue_10_leases_that_expired_while_the_server_was_down_drop_their_users
         "the restarted server drops the expired leases' roles",
         || users.iter().all(|user| !pg_role_exists(user)),
     );
-    drop(server);
+    // The server logs at debug level; no password ever reaches the log.
+    let logs = server.logs();
+    assert!(logs.contains("dropped the database user"), "{logs}");
+    for (_, password) in &issued {
+        assert!(!logs.contains(password.as_str()), "a password was logged");
+    }
 }
