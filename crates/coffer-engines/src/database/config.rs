@@ -68,7 +68,10 @@ impl ConfigRecord {
     /// What a read shows: never the password.
     pub(super) fn to_json(&self) -> Map<String, Value> {
         let mut details = Map::new();
-        details.insert("connection_url".into(), json!(self.connection_url));
+        details.insert(
+            "connection_url".into(),
+            json!(redact_url(&self.connection_url)),
+        );
         details.insert("username".into(), json!(self.username));
         details.insert(
             "max_open_connections".into(),
@@ -161,6 +164,45 @@ impl Default for ConfigRecord {
     }
 }
 
+/// A connection URL as reads show it: a password written into it (rather than the
+/// `{{password}}` placeholder) is replaced by `*****`, in URL (`scheme://user:pass@host/…`) and
+/// Go DSN (`user:pass@tcp(host)/db`) forms alike.
+fn redact_url(url: &str) -> String {
+    if !url.contains("://") && url.contains("password=") {
+        // A PostgreSQL key/value string.
+        return url
+            .split(' ')
+            .map(|part| match part.strip_prefix("password=") {
+                Some(value) if value != "{{password}}" && !value.is_empty() => "password=*****",
+                _ => part,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    let (start, authority_end) = match url.find("://") {
+        Some(at) => {
+            let start = at + 3;
+            let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+            (start, end)
+        }
+        None => (0, url.rfind('/').unwrap_or(url.len())),
+    };
+    let authority = &url[start..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.split_once(':') {
+        Some((_, password)) if !password.is_empty() && password != "{{password}}" => format!(
+            "{}{}:*****{}",
+            &url[..start],
+            &userinfo[..userinfo.len() - password.len() - 1],
+            &url[start + at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
 fn unknown_plugin(name: &str) -> Error {
     Error::invalid(format!(
         "unknown plugin_name {name:?}: use postgresql-database-plugin or mysql-database-plugin"
@@ -196,4 +238,36 @@ pub(super) async fn delete(storage: &View, name: &str) -> Result<()> {
 /// Every config name.
 pub(super) async fn names(storage: &View) -> Result<Vec<String>> {
     super::list_names(storage, "config/").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_in_passwords_are_redacted_on_read() {
+        let check = |url: &str, expect: &str| assert_eq!(redact_url(url), expect, "{url}");
+        check(
+            "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test",
+            "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test",
+        );
+        check(
+            "postgresql://admin:s3cr@t@db:5432/app",
+            "postgresql://admin:*****@db:5432/app",
+        );
+        check(
+            "root:password@tcp(localhost:3306)/",
+            "root:*****@tcp(localhost:3306)/",
+        );
+        check(
+            "{{username}}:{{password}}@tcp(127.0.0.1:3306)/",
+            "{{username}}:{{password}}@tcp(127.0.0.1:3306)/",
+        );
+        check("root@tcp(h:3306)/db", "root@tcp(h:3306)/db");
+        check("host=db user=x", "host=db user=x");
+        check(
+            "host=db user=x password=hunter2 dbname=app",
+            "host=db user=x password=***** dbname=app",
+        );
+    }
 }
