@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use super::plugin::{
     ConnectionSettings, DatabaseError, DatabasePlugin, DbResult, Dialect, NewUser,
-    OPERATION_TIMEOUT, Password, PluginKind, TemplateValues, expiration_text, render, scrub,
-    split_statements,
+    OPERATION_TIMEOUT, Password, PluginKind, TemplateValues, expiration_text, percent_encode,
+    render, scrub, split_statements,
 };
 
 /// Vault's default statement for a new password.
@@ -346,18 +346,6 @@ fn parse_dsn(text: &str) -> DbResult<Dsn> {
         address,
         database: Some(database.to_owned()).filter(|d| !d.is_empty()),
     })
-}
-
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -424,6 +424,19 @@ fn unavailable(key: &str) -> DatabaseError {
     DatabaseError::InvalidStatement(format!("{{{{{key}}}}} is not available in this statement"))
 }
 
+/// A value percent-encoded for the user or password part of a connection URL.
+pub(crate) fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// A database's error message with every secret removed (a password can be echoed back in a
 /// syntax error).
 pub(crate) fn scrub(message: &str, secrets: &[&str]) -> String {

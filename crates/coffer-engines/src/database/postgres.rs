@@ -12,8 +12,8 @@ use tokio_postgres::NoTls;
 
 use super::plugin::{
     ConnectionSettings, DatabaseError, DatabasePlugin, DbResult, Dialect, NewUser,
-    OPERATION_TIMEOUT, Password, PluginKind, TemplateValues, expiration_text, render, scrub,
-    split_statements,
+    OPERATION_TIMEOUT, Password, PluginKind, TemplateValues, expiration_text, percent_encode,
+    render, scrub, split_statements,
 };
 
 /// How long opening one connection may take.
@@ -288,18 +288,6 @@ fn fill_url(template: &str, username: &str, password: &Password) -> zeroize::Zer
             .replace("{{username}}", &encode(username))
             .replace("{{password}}", &encode(password.expose())),
     )
-}
-
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
