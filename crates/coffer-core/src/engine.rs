@@ -186,6 +186,19 @@ pub trait Engine: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Called before one of this mount's leases is renewed through the core
+    /// (`sys/leases/renew`), with the expiry it is about to get, so the engine can extend what
+    /// the lease holds (e.g. a database user's `VALID UNTIL`). An error refuses the renewal and
+    /// the lease keeps its expiry.
+    async fn lease_renewing(
+        &self,
+        _lease: &LeaseRecord,
+        _expires: SystemTime,
+        _storage: &View,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// The reminders this mount raises at `now`, one page at a time: the page after the cursor
     /// `after` (`None` for the first). The core asks on a slow timer and delivers each event
     /// once; engines that raise none keep this default.

@@ -83,6 +83,10 @@ pub enum Error {
     /// reasons, never values).
     #[error("failed to revoke {what}: {reason}; it is kept and retried (see sys/leases/failed)")]
     RevocationFailed { what: String, reason: String },
+    /// An external system an engine drives (a database server) could not be reached or refused
+    /// the operation; the message says which and why, never a secret.
+    #[error("{0}")]
+    Upstream(String),
     /// A duration outside what the server accepts.
     #[error("duration {0:?} is out of range")]
     DurationOutOfRange(Duration),

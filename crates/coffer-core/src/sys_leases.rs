@@ -5,6 +5,7 @@
 //! Ending a lease here tells the engine that issued it ([`crate::engine::Engine::lease_ended`])
 //! first and removes the lease once the engine succeeded; a lease whose engine failed is kept,
 //! marked failed and retried by the reaper (see [`crate::lease`]).
+//! Renewing one asks its engine first ([`crate::engine::Engine::lease_renewing`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::rfc3339;
 use crate::engine::Identity;
 use crate::lease::{LeaseRecord, LeaseScope, nanos};
+use crate::mount::Mounted;
 use crate::namespace::NamespaceState;
 use crate::node::Unsealed;
 use crate::pipeline::{Caller, caller_identity};
@@ -180,10 +182,14 @@ async fn renew(
     } else {
         wanted
     };
-    let renewed = state
-        .leases
-        .update_expiry(&record, expires.max(record.expires_nanos), now)
-        .await?;
+    let expires = expires.max(record.expires_nanos);
+    if let Some(mounted) = mount_of(state, &record) {
+        mounted
+            .engine
+            .lease_renewing(&record, from_nanos(expires), &mounted.view)
+            .await?;
+    }
+    let renewed = state.leases.update_expiry(&record, expires, now).await?;
     Ok(Reply::ok(Response {
         warnings,
         lease: Some(grant_of(&renewed, now)),
@@ -470,14 +476,9 @@ fn public_message(error: &Error) -> String {
     }
 }
 
-/// Asks the lease's engine to release it; a lease whose mount is gone has nothing to release.
-async fn release(
-    state: &Unsealed,
-    record: &LeaseRecord,
-    ending: &Arc<BTreeSet<String>>,
-    now: SystemTime,
-) -> Result<()> {
-    let Some(mounted) = state
+/// The mount that issued a lease, if it is still mounted.
+fn mount_of(state: &Unsealed, record: &LeaseRecord) -> Option<Arc<Mounted>> {
+    state
         .namespaces
         .all()
         .into_iter()
@@ -488,7 +489,20 @@ async fn release(
                 .into_iter()
                 .find(|m| m.entry.accessor == record.mount_accessor)
         })
-    else {
+}
+
+fn from_nanos(nanos: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos)
+}
+
+/// Asks the lease's engine to release it; a lease whose mount is gone has nothing to release.
+async fn release(
+    state: &Unsealed,
+    record: &LeaseRecord,
+    ending: &Arc<BTreeSet<String>>,
+    now: SystemTime,
+) -> Result<()> {
+    let Some(mounted) = mount_of(state, record) else {
         return Ok(());
     };
     let scope = LeaseScope::new(

@@ -1,5 +1,6 @@
-//! Logical backends behind `coffer_core::engine::Engine`: the secrets engines KV version 1 and 2
-//! and the per-token cubbyhole, and the auth methods userpass (people) and approle (agents and
+//! Logical backends behind `coffer_core::engine::Engine`: the secrets engines KV version 1 and 2,
+//! the per-token cubbyhole, the typed credentials engine and the database engine (dynamic and
+//! static database users), and the auth methods userpass (people) and approle (agents and
 //! CI), whose logins hand the core a `LoginGrant`. Each engine sees only its mount's storage view
 //! and the request relative to its mount; it knows nothing of HTTP, tokens' contents or other
 //! mounts.
@@ -15,6 +16,7 @@ pub mod approle;
 mod auth;
 pub mod credentials;
 pub mod cubbyhole;
+pub mod database;
 pub mod kv;
 pub mod userpass;
 
@@ -24,6 +26,7 @@ pub fn factories() -> Vec<Arc<dyn EngineFactory>> {
         Arc::new(kv::KvFactory),
         Arc::new(cubbyhole::CubbyholeFactory),
         Arc::new(credentials::CredentialsFactory),
+        Arc::new(database::DatabaseFactory),
         Arc::new(userpass::UserpassFactory),
         Arc::new(approle::ApproleFactory),
     ]
@@ -73,6 +76,7 @@ mod tests {
                 "approle",
                 "credentials",
                 "cubbyhole",
+                "database",
                 "generic",
                 "kv",
                 "kv-v1",

@@ -30,6 +30,7 @@ pub fn status_for(error: &Error) -> StatusCode {
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict | Error::Refused(_) => StatusCode::CONFLICT,
         Error::AuditFailed | Error::RevocationFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::CorruptRecord { .. } | Error::Barrier(_) | Error::Storage(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -108,6 +109,11 @@ mod tests {
             Error::Refused("credential x is revoked".into()),
             409,
             "credential x is revoked",
+        );
+        check(
+            Error::Upstream("database \"pg\": could not connect".into()),
+            502,
+            "database \"pg\": could not connect",
         );
         check(
             Error::PreflightDenied {

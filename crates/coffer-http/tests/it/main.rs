@@ -5,6 +5,7 @@
 mod audit;
 mod bruteforce;
 mod credentials;
+mod database;
 mod denied;
 mod envelope;
 mod errors;

@@ -9,6 +9,7 @@ mod bao_kv;
 mod bao_leases;
 mod cli;
 mod credentials_cli;
+mod database_cli;
 mod grants_cli;
 mod ha;
 mod kv_cli;
