@@ -499,3 +499,75 @@ async fn issue_10_rotate_root_changes_the_config_users_password() {
     );
     mysql_root(&format!("DROP USER IF EXISTS '{admin}'@'%'"));
 }
+
+#[tokio::test]
+async fn issue_10_a_user_whose_drop_fails_stays_listed_and_is_dropped_on_a_retry() {
+    let node = Node::unsealed().await;
+    mount(&node, "database").await;
+    let role = unique("flaky");
+    let config = |url: &str| {
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": url,
+            "username": "postgres",
+            "password": "unused",
+            "allowed_roles": role,
+            "verify_connection": false,
+        })
+    };
+    write_ok(&node, "database/config/pg", config(PG_URL)).await;
+    write_ok(
+        &node,
+        &format!("database/roles/{role}"),
+        json!({
+            "db_name": "pg",
+            "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';",
+            "default_ttl": "1h",
+        }),
+    )
+    .await;
+    let (status, creds) = read(&node, &format!("database/creds/{role}")).await;
+    assert_eq!(status, StatusCode::OK, "{creds}");
+    let lease_id = creds["lease_id"].as_str().expect("a lease").to_owned();
+    let username = creds["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_owned();
+    assert!(pg_role_exists(&username));
+
+    // The database becomes unreachable (nothing listens on port 1): the revocation fails, the
+    // user stays, and the lease is kept and listed, no longer usable.
+    write_ok(
+        &node,
+        "database/config/pg",
+        config("postgresql://{{username}}:{{password}}@127.0.0.1:1/test"),
+    )
+    .await;
+    let (status, reply) = write(&node, "sys/leases/revoke", json!({"lease_id": lease_id})).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{reply}");
+    assert!(error_text(&reply).contains("failed to revoke"), "{reply}");
+    assert!(pg_role_exists(&username), "the user could not be dropped");
+    let (status, _, failed) = node
+        .send("LIST", "/v1/sys/leases/failed", Some(&node.root), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
+    assert_eq!(failed["data"]["keys"], json!([lease_id]), "{failed}");
+    let info = &failed["data"]["key_info"][&lease_id];
+    assert_eq!(info["attempts"], 1, "{failed}");
+    assert!(
+        !failed.to_string().contains("unused"),
+        "no password in the listing: {failed}"
+    );
+    let (status, _) = write(&node, "sys/leases/renew", json!({"lease_id": lease_id})).await;
+    assert!(status.is_client_error(), "a failed lease is not renewable");
+
+    // The database is back: the reaper's next attempt (after the backoff) drops the user.
+    write_ok(&node, "database/config/pg", config(PG_URL)).await;
+    node.clock.advance(Duration::from_secs(5));
+    node.core.reap_expired().await.expect("reap");
+    assert!(!pg_role_exists(&username), "the retry dropped the user");
+    let (status, _, _) = node
+        .send("LIST", "/v1/sys/leases/failed", Some(&node.root), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing left failing");
+}
