@@ -2,7 +2,9 @@
 //! against a real `coffer` server process and the real local MariaDB and PostgreSQL: the seed
 //! guide's "Automated Secret Rotation" commands, credentials that log in until `bao lease
 //! revoke`, users dropped when their short lease expires, and leases that expired while the
-//! server was killed with SIGKILL revoked after it restarts (with no password in its debug log).
+//! server was killed with SIGKILL revoked after it restarts (with no password in its debug log),
+//! and `coffer credentials rotate NAME -generate` of `database-url` credentials (one login per
+//! version, kept while leased, dropped when the last lease ends) on PostgreSQL and MariaDB.
 
 use std::path::Path;
 use std::process::Command;
@@ -478,4 +480,56 @@ fn issue_10_database_url_rotate_generate_keeps_old_login_while_leased() {
     cli.ok(&["credentials", "revoke", "appdb"]);
     assert!(!pg_role_exists(&v4_user));
     psql(&format!("DROP ROLE IF EXISTS {base}"));
+}
+
+#[test]
+fn issue_10_database_url_rotate_generate_on_mariadb() {
+    let cli = crate::support::DevCli::start();
+    let base = format!("dbm{}", std::process::id());
+    cli.ok(&["secrets", "enable", "database"]);
+    cli.ok(&[
+        "write",
+        "database/config/maria",
+        "plugin_name=mysql-database-plugin",
+        "connection_url={{username}}:{{password}}@tcp(127.0.0.1:3306)/",
+        "allowed_roles=*",
+        "username=root",
+        "password=",
+    ]);
+    let policy = serde_json::json!({"database": {
+        "config": "maria",
+        "creationStatements": ["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
+    }})
+    .to_string();
+    cli.ok(&[
+        "credentials",
+        "create",
+        "mariadb-app",
+        "-type=database-url",
+        &format!("-value=mysql://{base}:handmade@127.0.0.1:3306/test"),
+        &format!("-policy={policy}"),
+    ]);
+    cli.ok(&["credentials", "rotate", "mariadb-app", "-generate"]);
+    let lease = cli.json(&["lease", "create", "mariadb-app"]);
+    let (v2_user, v2_password) = url_login(lease["value"].as_str().expect("a value"));
+    assert_eq!(v2_user, format!("{base}_v2"));
+    assert!(mysql_can_login(&v2_user, &v2_password));
+    cli.ok(&["credentials", "rotate", "mariadb-app", "-generate"]);
+    assert!(
+        mysql_can_login(&v2_user, &v2_password),
+        "leased: still logs in"
+    );
+    let v3_user = format!("{base}_v3");
+    assert!(mysql_user_exists(&v3_user));
+    cli.ok(&[
+        "lease",
+        "revoke",
+        lease["leaseId"].as_str().expect("a lease id"),
+    ]);
+    eventually("the rotated version's MariaDB login is dropped", || {
+        !mysql_user_exists(&v2_user)
+    });
+    assert!(!mysql_can_login(&v2_user, &v2_password));
+    cli.ok(&["credentials", "revoke", "mariadb-app"]);
+    assert!(!mysql_user_exists(&v3_user));
 }
