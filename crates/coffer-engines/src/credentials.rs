@@ -175,6 +175,7 @@ impl CredentialsEngine {
             None | Some(Value::Null) => CredentialPolicy::default(),
             Some(value) => CredentialPolicy::parse(value)?,
         };
+        database_needs_sudo(data.get("policy"), request)?;
         let inspection =
             coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
                 .map_err(|e| Error::invalid(e.to_string()))?;
@@ -292,6 +293,7 @@ impl CredentialsEngine {
             Some(_) => return Err(Error::invalid("metadata must be an object of strings")),
         }
         if let Some(changes) = data.get("policy") {
+            database_needs_sudo(Some(changes), request)?;
             record.policy.merge(changes)?;
         }
         record.updated_at = timestamp(request.now);
@@ -773,6 +775,21 @@ fn version_record(
         has_passphrase,
         database_login: None,
     }
+}
+
+/// `policy.database` makes `rotate` run its statements with a database config's privileged
+/// connection, so setting it takes `sudo` on the credential's path.
+fn database_needs_sudo(policy: Option<&Value>, request: &EngineRequest<'_>) -> Result<()> {
+    let sets = policy
+        .and_then(Value::as_object)
+        .and_then(|p| p.get("database"))
+        .is_some_and(|d| !d.is_null());
+    if sets && !request.sudo {
+        return Err(Error::Forbidden(
+            "setting policy.database needs sudo on this path: rotation runs its statements with the database config's privileged connection".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn caller(request: &EngineRequest<'_>) -> Result<Identity> {

@@ -476,6 +476,35 @@ fn issue_10_database_url_rotate_generate_keeps_old_login_while_leased() {
     assert!(!error.contains(&v2_password));
     assert_eq!(cli.json(&["credentials", "get", "appdb"])["version"], 4);
 
+    // Naming a database takes sudo: a token that may write credentials but lacks sudo is
+    // refused.
+    cli.ok(&[
+        "write",
+        "sys/policies/acl/cred-writer",
+        r#"policy=path "credentials/*" { capabilities = ["create", "update", "read", "patch"] }"#,
+    ]);
+    let token = cli.ok(&[
+        "write",
+        "-field=token",
+        "auth/token/create",
+        "policies=cred-writer",
+    ]);
+    let out = coffer_cli(
+        &cli.home,
+        &cli.server.addr,
+        Some(token.trim()),
+        &[
+            "credentials",
+            "create",
+            "sneaky",
+            "-type=database-url",
+            "-value=postgresql://someone:pw@127.0.0.1:5432/test",
+            &format!("-policy={policy}"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("needs sudo"), "{}", stderr(&out));
+
     // Revoking the credential drops the logins Coffer made for it.
     cli.ok(&["credentials", "revoke", "appdb"]);
     assert!(!pg_role_exists(&v4_user));
