@@ -260,8 +260,13 @@ pub struct CredentialPatch {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateRequest {
-    /// The new value.
-    pub new_value: SecretString,
+    /// The new value (`None` with `generate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_value: Option<SecretString>,
+    /// Let the server make the new value: for a `database-url` credential whose policy names a
+    /// database config, a new login with a generated password (`newValue` must be absent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generate: bool,
     /// The passphrase of the new value, when it is an encrypted private key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase: Option<SecretString>,
@@ -325,6 +330,9 @@ pub struct CredentialVersion {
     /// When its value expires.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// The database login Coffer created for this version (`rotate` with `generate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_user: Option<String>,
     /// Active leases on it.
     #[serde(default)]
     pub active_leases: u64,

@@ -54,6 +54,73 @@ pub struct EngineRequest<'a> {
     pub sudo: bool,
     /// This mount's leases (`None` where leases cannot be issued, e.g. on logins).
     pub leases: Option<&'a LeaseScope>,
+    /// The other mounts of the request's namespace, for the narrow services they offer
+    /// ([`Peers::database`]); `None` on logins and existence checks.
+    pub peers: Option<&'a Peers>,
+}
+
+/// The other secrets mounts of one namespace, as far as an engine may reach them: only through
+/// the services an engine chooses to offer ([`Engine::database_connector`]), never their
+/// storage. Cheap to clone.
+#[derive(Clone)]
+pub struct Peers {
+    mounts: Arc<crate::mount::MountTable>,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers").finish_non_exhaustive()
+    }
+}
+
+impl Peers {
+    pub(crate) fn new(mounts: Arc<crate::mount::MountTable>) -> Peers {
+        Peers { mounts }
+    }
+
+    /// A connector to the database config `config` of the database engine mounted at `mount`
+    /// (e.g. `database/`) in the same namespace. A missing mount, a mount whose engine offers no
+    /// connectors, or a missing config is `Error::InvalidRequest` naming it.
+    pub async fn database(&self, mount: &str, config: &str) -> Result<Arc<dyn DatabaseConnector>> {
+        let path = format!("{}/", mount.trim_matches('/'));
+        let mounted = self.mounts.find_exact(&path).ok_or_else(|| {
+            crate::Error::invalid(format!("no secrets engine is mounted at {path:?}"))
+        })?;
+        mounted
+            .engine
+            .database_connector(config, &mounted.view)
+            .await?
+            .ok_or_else(|| {
+                crate::Error::invalid(format!(
+                    "the engine mounted at {path:?} is not a database engine"
+                ))
+            })
+    }
+}
+
+/// Runs user statements with one database config's privileged connection (offered by the
+/// database engine to other engines of its namespace through [`Peers::database`]). Passwords
+/// go in only; errors never carry them.
+#[async_trait]
+pub trait DatabaseConnector: Send + Sync {
+    /// Vault's plugin name of the config, e.g. `postgresql-database-plugin`.
+    fn plugin_name(&self) -> &str;
+
+    /// The longest username the database accepts.
+    fn max_username_len(&self) -> usize;
+
+    /// Creates `username` with `password` by running `statements` (templates with `{{name}}`
+    /// and `{{password}}`), all or nothing where the database has transactional DDL.
+    async fn create_user(
+        &self,
+        statements: &[String],
+        username: &str,
+        password: &str,
+    ) -> Result<()>;
+
+    /// Drops `username` and ends its sessions (`statements`, or the plugin's default when
+    /// empty). A user that no longer exists is not an error, so this may be repeated.
+    async fn drop_user(&self, statements: &[String], username: &str) -> Result<()>;
 }
 
 /// Who a token stands for: a person (`user`, from userpass) or an agent (`agent`, from approle),
@@ -209,6 +276,17 @@ pub trait Engine: Send + Sync + 'static {
         _after: Option<&str>,
     ) -> Result<EventPage> {
         Ok(EventPage::default())
+    }
+
+    /// A connector for the database config `config` this mount holds, for other engines of the
+    /// namespace ([`Peers::database`]): `Ok(None)` for engines that are not database engines
+    /// (the default); a missing config is an error naming it.
+    async fn database_connector(
+        &self,
+        _config: &str,
+        _storage: &View,
+    ) -> Result<Option<Arc<dyn DatabaseConnector>>> {
+        Ok(None)
     }
 }
 

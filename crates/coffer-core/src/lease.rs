@@ -546,6 +546,8 @@ pub struct LeaseScope {
     /// Leases being ended right now (the scope handed to `Engine::lease_ended`): the engine
     /// releases them before they are removed, so it must not see them as still held.
     ending: Option<Arc<BTreeSet<String>>>,
+    /// The namespace's other mounts, when the core knows them.
+    peers: Option<crate::engine::Peers>,
 }
 
 impl std::fmt::Debug for LeaseScope {
@@ -570,7 +572,20 @@ impl LeaseScope {
             mount_path: mount_path.to_owned(),
             mount_accessor: mount_accessor.to_owned(),
             ending: None,
+            peers: None,
         }
+    }
+
+    /// The same scope able to reach the namespace's other mounts.
+    pub(crate) fn with_peers(mut self, peers: crate::engine::Peers) -> LeaseScope {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// The namespace's other mounts (see [`crate::engine::Peers`]), so an engine releasing a
+    /// lease in [`crate::engine::Engine::lease_ended`] can reach them; `None` when unknown.
+    pub fn peers(&self) -> Option<&crate::engine::Peers> {
+        self.peers.as_ref()
     }
 
     /// The same scope with the leases `ending` hidden from `get`, `list` and `count`.

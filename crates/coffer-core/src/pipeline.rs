@@ -134,6 +134,7 @@ impl Core {
                 identity: Some(&identity),
                 sudo: false,
                 leases: None,
+                peers: None,
             };
             if mounted.engine.exists(probe, &mounted.view).await? == Some(false) {
                 operation = Operation::Create;
@@ -256,12 +257,14 @@ impl Core {
             }
             Target::Mount(mounted, rest) | Target::Auth(mounted, rest) => {
                 let identity = caller_identity(&caller.entry);
+                let peers = crate::engine::Peers::new(ns.mounts.clone());
                 let leases = LeaseScope::new(
                     state.leases.clone(),
                     ns.id().as_str(),
                     &mounted.info.path,
                     &mounted.info.accessor,
-                );
+                )
+                .with_peers(peers.clone());
                 let engine_request = EngineRequest {
                     operation,
                     path: &rest,
@@ -272,6 +275,7 @@ impl Core {
                     identity: Some(&identity),
                     sudo: caller.sudo,
                     leases: Some(&leases),
+                    peers: Some(&peers),
                 };
                 let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
                 self.finish_login(state, ns, &mounted, reply, now).await
@@ -322,6 +326,7 @@ impl Core {
                 identity: None,
                 sudo: false,
                 leases: None,
+                peers: None,
             };
             let reply = mounted.engine.handle(engine_request, &mounted.view).await?;
             let reply = self.finish_login(state, ns, mounted, reply, now).await?;

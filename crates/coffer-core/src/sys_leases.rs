@@ -505,13 +505,21 @@ async fn release(
     let Some(mounted) = mount_of(state, record) else {
         return Ok(());
     };
-    let scope = LeaseScope::new(
+    let mut scope = LeaseScope::new(
         state.leases.clone(),
         &record.namespace,
         &mounted.info.path,
         &mounted.info.accessor,
     )
     .hiding(ending.clone());
+    if let Some(ns) = state
+        .namespaces
+        .all()
+        .into_iter()
+        .find(|n| n.id().as_str() == record.namespace)
+    {
+        scope = scope.with_peers(crate::engine::Peers::new(ns.mounts.clone()));
+    }
     mounted
         .engine
         .lease_ended(record, &mounted.view, &scope, now)

@@ -12,6 +12,7 @@
 //! Writes to one credential are serialized by a striped lock, so `maxLeases`, rotation and the
 //! destruction of old values never race.
 
+mod dblogin;
 mod leasing;
 mod policy;
 mod record;
@@ -174,6 +175,7 @@ impl CredentialsEngine {
             None | Some(Value::Null) => CredentialPolicy::default(),
             Some(value) => CredentialPolicy::parse(value)?,
         };
+        database_needs_sudo(data.get("policy"), request)?;
         let inspection =
             coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
                 .map_err(|e| Error::invalid(e.to_string()))?;
@@ -291,6 +293,7 @@ impl CredentialsEngine {
             Some(_) => return Err(Error::invalid("metadata must be an object of strings")),
         }
         if let Some(changes) = data.get("policy") {
+            database_needs_sudo(Some(changes), request)?;
             record.policy.merge(changes)?;
         }
         record.updated_at = timestamp(request.now);
@@ -310,9 +313,24 @@ impl CredentialsEngine {
                 "rotation keeps the credential's type; create a new credential to change it",
             ));
         }
-        refuse_unknown_fields(data, &["newValue", "passphrase", "name"])?;
-        let value =
-            secret_field(data, "newValue")?.ok_or_else(|| Error::invalid("missing newValue"))?;
+        refuse_unknown_fields(data, &["newValue", "passphrase", "name", "generate"])?;
+        let generate = match data.get("generate") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            // `coffer write …/rotate generate=true` sends strings.
+            Some(Value::String(text)) if text == "true" => true,
+            Some(Value::String(text)) if text == "false" => false,
+            Some(_) => return Err(Error::invalid("generate must be a boolean")),
+        };
+        let given = secret_field(data, "newValue")?;
+        if generate && (given.is_some() || data.contains_key("passphrase")) {
+            return Err(Error::invalid(
+                "give either newValue or generate, not both (generate makes the new value)",
+            ));
+        }
+        if !generate && given.is_none() {
+            return Err(Error::invalid("missing newValue (or generate: true)"));
+        }
         let passphrase = secret_field(data, "passphrase")?;
         let _guard = self.lock(name).await;
         let (mut record, stamp) = record::load(storage, name)
@@ -327,9 +345,65 @@ impl CredentialsEngine {
             .kind
             .parse()
             .map_err(|e: coffer_credentials::Error| Error::invalid(e.to_string()))?;
+        let old = record.version;
+        let new = old + 1;
+        let (value, login) = match given {
+            Some(value) => (value, None),
+            None => {
+                let current = record::load_value(storage, name, old)
+                    .await?
+                    .ok_or_else(|| Error::CorruptRecord {
+                        path: format!("{}{}", storage.prefix(), record::value_key(name, old)),
+                        reason: "the current version's value is missing".into(),
+                    })?;
+                let (value, login) =
+                    dblogin::generate(&record, &current, request.peers, new).await?;
+                (value, Some(login))
+            }
+        };
+        let outcome = self
+            .store_rotation(
+                &mut record,
+                stamp,
+                kind,
+                value,
+                passphrase,
+                login.clone(),
+                request,
+                storage,
+            )
+            .await;
+        if outcome.is_err()
+            && let Some(login) = &login
+        {
+            // Nothing was stored: the login just made must not outlive the failure.
+            if let Err(error) = dblogin::drop_login(login, request.peers).await {
+                tracing::warn!(credential = name, username = %login.username, %error, "could not drop the login of a failed rotation");
+            }
+        }
+        outcome
+    }
+
+    /// Stores a rotation's new version (the caller holds the credential's lock) and drops the
+    /// logins of rotated versions nobody holds a lease on any more.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_rotation(
+        &self,
+        record: &mut CredentialRecord,
+        stamp: coffer_barrier::Stamp,
+        kind: CredentialType,
+        value: SecretValue,
+        passphrase: Option<SecretValue>,
+        login: Option<dblogin::VersionLogin>,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
+        let name = record.name.clone();
+        let name = name.as_str();
         let inspection =
             coffer_credentials::inspect(kind, &value, passphrase.as_ref(), request.now)
                 .map_err(|e| Error::invalid(e.to_string()))?;
+        let mut warnings = inspection.warnings.clone();
         let now = timestamp(request.now);
         let old = record.version;
         let new = old + 1;
@@ -337,18 +411,36 @@ impl CredentialsEngine {
             previous.state = State::Rotated;
             previous.rotated_at = Some(now.clone());
         }
-        record.versions.push(version_record(
+        let mut version = version_record(
             new,
             &now,
             caller(request)?,
             &inspection,
             passphrase.is_some(),
-        ));
+        );
+        version.database_login = login;
+        record.versions.push(version);
         record.version = new;
         record.updated_at = now;
-        // Rotated versions nobody holds a lease on are destroyed now; the others when their
-        // last lease ends.
+        // Rotated versions nobody holds a lease on are destroyed now (their logins dropped
+        // first); the others when their last lease ends. A login that cannot be dropped keeps
+        // its version until the next rotation tries again.
         let leases = leasing::active_leases(request, name).await?;
+        let mut keep = Vec::new();
+        for v in &record.versions {
+            let unheld = v.state == State::Rotated
+                && !v.destroyed
+                && !leases.iter().any(|l| lease_version(l) == Some(v.version));
+            if let (true, Some(login)) = (unheld, &v.database_login)
+                && let Err(error) = dblogin::drop_login(login, request.peers).await
+            {
+                warnings.push(format!(
+                    "the database login {:?} of version {} could not be dropped ({error}); it is kept and tried again at the next rotation",
+                    login.username, v.version
+                ));
+                keep.push(v.version);
+            }
+        }
         let mut extra = vec![BarrierOp::Put {
             path: record::value_key(name, new),
             value: record::encode(&StoredValue {
@@ -356,8 +448,8 @@ impl CredentialsEngine {
                 passphrase: passphrase.as_ref().map(|p| p.expose().to_owned()),
             }),
         }];
-        extra.extend(destroy_unheld(&mut record, &leases));
-        save(storage, &record, stamp, extra).await?;
+        extra.extend(destroy_unheld(record, &leases, &keep));
+        save(storage, record, stamp, extra).await?;
         let mut data = record.to_json();
         data.insert("previousVersion".into(), json!(old));
         data.insert(
@@ -369,7 +461,7 @@ impl CredentialsEngine {
                     .count()
             ),
         );
-        Ok(reply(data, inspection.warnings))
+        Ok(reply(data, warnings))
     }
 
     async fn revoke(
@@ -398,9 +490,22 @@ impl CredentialsEngine {
         }
         // Every lease ends at once: none can read the value after this reply.
         scope.revoke(&leases).await?;
+        // Nor log in with it: the database logins Coffer made for its versions are dropped
+        // (a failure is reported; revoking again tries again).
+        let mut warnings = Vec::new();
+        for version in record.versions.iter().filter(|v| !v.destroyed) {
+            if let Some(login) = &version.database_login
+                && let Err(error) = dblogin::drop_login(login, request.peers).await
+            {
+                warnings.push(format!(
+                    "the database login {:?} of version {} could not be dropped ({error}); revoke again to retry",
+                    login.username, version.version
+                ));
+            }
+        }
         let mut data = record.to_json();
         data.insert("revokedLeases".into(), json!(leases.len()));
-        Ok(reply(data, Vec::new()))
+        Ok(reply(data, warnings))
     }
 
     async fn versions(
@@ -426,6 +531,7 @@ impl CredentialsEngine {
                     "rotatedAt": v.rotated_at,
                     "destroyed": v.destroyed,
                     "expiresAt": v.expires_at,
+                    "databaseUser": v.database_login.as_ref().map(|l| l.username.clone()),
                     "activeLeases": leases.iter().filter(|l| lease_version(l) == Some(v.version)).count(),
                 })
             })
@@ -624,14 +730,18 @@ async fn save(
     storage.transaction(ops).await.map_err(barrier_error)
 }
 
-/// Marks rotated versions without an active lease destroyed and returns the deletions of their
+/// Marks rotated versions without an active lease (and not in `keep`) destroyed and returns the deletions of their
 /// values.
-fn destroy_unheld(record: &mut CredentialRecord, active: &[LeaseRecord]) -> Vec<BarrierOp> {
+fn destroy_unheld(
+    record: &mut CredentialRecord,
+    active: &[LeaseRecord],
+    keep: &[u64],
+) -> Vec<BarrierOp> {
     let name = record.name.clone();
     record
         .versions
         .iter_mut()
-        .filter(|v| v.state == State::Rotated && !v.destroyed)
+        .filter(|v| v.state == State::Rotated && !v.destroyed && !keep.contains(&v.version))
         .filter(|v| !active.iter().any(|l| lease_version(l) == Some(v.version)))
         .map(|v| {
             v.destroyed = true;
@@ -663,7 +773,23 @@ fn version_record(
         extracted: inspection.metadata.clone(),
         expires_at: inspection.expires_at.map(timestamp),
         has_passphrase,
+        database_login: None,
     }
+}
+
+/// `policy.database` makes `rotate` run its statements with a database config's privileged
+/// connection, so setting it takes `sudo` on the credential's path.
+fn database_needs_sudo(policy: Option<&Value>, request: &EngineRequest<'_>) -> Result<()> {
+    let sets = policy
+        .and_then(Value::as_object)
+        .and_then(|p| p.get("database"))
+        .is_some_and(|d| !d.is_null());
+    if sets && !request.sudo {
+        return Err(Error::Forbidden(
+            "setting policy.database needs sudo on this path: rotation runs its statements with the database config's privileged connection".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn caller(request: &EngineRequest<'_>) -> Result<Identity> {

@@ -928,6 +928,27 @@ pub(crate) struct ValueSource {
     pub(crate) value_stdin: bool,
 }
 
+/// Where `credentials rotate` gets the new value: like [`ValueSource`], or `-generate`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct RotateValueSource {
+    /// The value itself (visible to other local users in the process list; prefer a file or
+    /// stdin).
+    #[arg(long)]
+    pub(crate) value: Option<String>,
+    /// Read the value from this file (trailing newlines are dropped).
+    #[arg(long = "value-file")]
+    pub(crate) value_file: Option<PathBuf>,
+    /// Read the value from stdin (trailing newlines are dropped).
+    #[arg(long = "value-stdin")]
+    pub(crate) value_stdin: bool,
+    /// Let the server make the new value: for a `database-url` credential whose policy names a
+    /// database config, a new database login with a generated password, changed in the
+    /// database and in Coffer in one step.
+    #[arg(long)]
+    pub(crate) generate: bool,
+}
+
 /// The lease policy flags of `credentials create` and `credentials update`.
 #[derive(Debug, Args)]
 pub(crate) struct PolicyArgs {
@@ -1008,11 +1029,11 @@ pub(crate) struct CredentialUpdateArgs {
 pub(crate) struct CredentialRotateArgs {
     /// The credential's name.
     pub(crate) name: String,
-    /// The new value.
+    /// The new value, or `-generate`.
     #[command(flatten)]
-    pub(crate) value: ValueSource,
+    pub(crate) value: RotateValueSource,
     /// Read the new private key's passphrase from this file.
-    #[arg(long = "passphrase-file")]
+    #[arg(long = "passphrase-file", conflicts_with = "generate")]
     pub(crate) passphrase_file: Option<PathBuf>,
     /// Print only this field.
     #[arg(long)]
@@ -1482,9 +1503,27 @@ mod tests {
                 "-value=v",
                 "-value-stdin",
             ],
+            &[
+                "coffer",
+                "credentials",
+                "rotate",
+                "x",
+                "-value=v",
+                "-generate",
+            ],
         ] {
             let args = normalize_args(refused.iter().map(OsString::from));
             assert!(Cli::try_parse_from(args).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn rotate_generate_flag() {
+        match parse(&["coffer", "credentials", "rotate", "db", "-generate"]).command {
+            Command::Credentials(CredentialsCommand::Rotate(args)) => {
+                assert!(args.value.generate && args.value.value.is_none());
+            }
+            other => panic!("parsed {other:?}"),
         }
     }
 

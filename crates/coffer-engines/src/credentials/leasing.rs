@@ -1,7 +1,8 @@
 //! Leases on credentials: issuing one to an identity (TTL precedence and capping, `maxLeases`,
 //! `allowedIdentities`, brokers naming another identity with `sudo`), reading a lease's value
 //! while it is active (a rotated version keeps serving its old value), listing a credential's
-//! leases, and releasing a rotated version's value when its last lease ends.
+//! leases, and releasing a rotated version's value (and its database login) when its last
+//! lease ends.
 
 use std::time::{Duration, SystemTime};
 
@@ -342,6 +343,16 @@ pub(super) async fn release(
         .await?;
     if still_held > 0 {
         return Ok(());
+    }
+    // The version's database login goes first: if it cannot be dropped, the error makes the
+    // core retry this lease's release later, and the value is kept until then.
+    if let Some(login) = credential
+        .versions
+        .iter()
+        .find(|v| v.version == version)
+        .and_then(|v| v.database_login.as_ref())
+    {
+        super::dblogin::drop_login(login, scope.peers()).await?;
     }
     if let Some(v) = credential.version_mut(version) {
         v.destroyed = true;

@@ -1,5 +1,5 @@
 //! A credential's policy (`defaultLeaseTTL`, `maxLeaseTTL`, `maxLeases`, `allowedIdentities`,
-//! `rotation`) and the tenant defaults at `credentials/config`, parsed strictly from JSON (an
+//! `rotation`, `database`) and the tenant defaults at `credentials/config`, parsed strictly from JSON (an
 //! unknown field or a wrong type is a 400 naming it), and the rules built on them: which TTL a
 //! lease gets and who may hold one.
 
@@ -74,6 +74,89 @@ pub(crate) struct CredentialPolicy {
     pub(crate) max_leases: Option<u64>,
     pub(crate) allowed_identities: Option<Vec<IdentityPattern>>,
     pub(crate) rotation: Option<Rotation>,
+    #[serde(default)]
+    pub(crate) database: Option<DatabaseLogin>,
+}
+
+/// `policy.database` of a `database-url` credential: the database config (of the database
+/// engine mounted at `mount` in the same namespace) that `rotate` with `generate` creates each
+/// new version's login with, and the statements it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DatabaseLogin {
+    /// The database engine's mount, e.g. `database/`.
+    pub(crate) mount: String,
+    /// The config name below it.
+    pub(crate) config: String,
+    /// Creates a login: templates with `{{name}}` and `{{password}}`.
+    pub(crate) creation_statements: Vec<String>,
+    /// Drops one (empty: the plugin's default).
+    pub(crate) revocation_statements: Vec<String>,
+}
+
+fn parse_database(value: &Value) -> Result<DatabaseLogin> {
+    let path = "policy.database";
+    let map = object(value, path)?;
+    refuse_unknown(
+        map,
+        &[
+            "mount",
+            "config",
+            "creationStatements",
+            "revocationStatements",
+        ],
+        path,
+    )?;
+    let text = |field: &str| -> Result<Option<String>> {
+        match map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
+            Some(_) => Err(Error::invalid(format!(
+                "{path}.{field} must be a non-empty string"
+            ))),
+        }
+    };
+    let list = |field: &str| -> Result<Vec<String>> {
+        match map.get(field) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str().map(str::to_owned).ok_or_else(|| {
+                        Error::invalid(format!("{path}.{field} must be a list of strings"))
+                    })
+                })
+                .collect(),
+            Some(_) => Err(Error::invalid(format!(
+                "{path}.{field} must be a list of strings"
+            ))),
+        }
+    };
+    let mount = text("mount")?.unwrap_or_else(|| "database".to_owned());
+    let mount = format!("{}/", mount.trim_matches('/'));
+    let config = text("config")?.ok_or_else(|| {
+        Error::invalid(format!(
+            "{path}.config is required: the database config's name"
+        ))
+    })?;
+    let creation_statements: Vec<String> = list("creationStatements")?
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    if creation_statements.is_empty() {
+        return Err(Error::invalid(format!(
+            "{path}.creationStatements is required: statements that create a login from {{{{name}}}} and {{{{password}}}}"
+        )));
+    }
+    Ok(DatabaseLogin {
+        mount,
+        config,
+        creation_statements,
+        revocation_statements: list("revocationStatements")?
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
+    })
 }
 
 fn duration_field(map: &Map<String, Value>, field: &str, path: &str) -> Result<Option<u64>> {
@@ -144,6 +227,7 @@ impl CredentialPolicy {
                 "maxLeases",
                 "allowedIdentities",
                 "rotation",
+                "database",
             ],
             "policy",
         )?;
@@ -182,6 +266,11 @@ impl CredentialPolicy {
             Some(Value::Null) => next.rotation = None,
             Some(value) => next.rotation = Some(parse_rotation(value)?),
         }
+        match map.get("database") {
+            None => {}
+            Some(Value::Null) => next.database = None,
+            Some(value) => next.database = Some(parse_database(value)?),
+        }
         if let (Some(default), Some(max)) = (next.default_lease_ttl, next.max_lease_ttl)
             && default > max
         {
@@ -215,6 +304,17 @@ impl CredentialPolicy {
                     "enabled": r.enabled,
                     "period": human(r.period_secs),
                     "notifyBefore": human(r.notify_before_secs),
+                }),
+            );
+        }
+        if let Some(d) = &self.database {
+            out.insert(
+                "database".into(),
+                json!({
+                    "mount": d.mount,
+                    "config": d.config,
+                    "creationStatements": d.creation_statements,
+                    "revocationStatements": d.revocation_statements,
                 }),
             );
         }
@@ -487,6 +587,38 @@ mod tests {
         );
         // The mount's max TTL also caps.
         assert_eq!(lease_ttl(Some(4000), &credential, &tenant, 60).ttl, 60);
+    }
+
+    #[test]
+    fn database_reference_is_parsed_strictly() {
+        let policy = CredentialPolicy::parse(&json!({"database": {
+            "config": "pg", "creationStatements": ["CREATE ROLE \"{{name}}\""]
+        }}))
+        .unwrap();
+        let database = policy.database.clone().unwrap();
+        assert_eq!(
+            (database.mount.as_str(), database.config.as_str()),
+            ("database/", "pg")
+        );
+        assert_eq!(policy.to_json()["database"]["mount"], json!("database/"));
+        for (bad, needle) in [
+            (
+                json!({"database": {"creationStatements": ["x"]}}),
+                "policy.database.config",
+            ),
+            (json!({"database": {"config": "pg"}}), "creationStatements"),
+            (
+                json!({"database": {"config": "pg", "creationStatements": ["x"], "user": "a"}}),
+                "\"user\"",
+            ),
+            (
+                json!({"database": "pg"}),
+                "policy.database must be an object",
+            ),
+        ] {
+            let error = CredentialPolicy::parse(&bad).unwrap_err().to_string();
+            assert!(error.contains(needle), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub(crate) struct VersionRecord {
     /// Whether a passphrase is stored with the value.
     #[serde(default)]
     pub(crate) has_passphrase: bool,
+    /// The database login Coffer created for this version (`rotate` with `generate`), dropped
+    /// when the value is destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) database_login: Option<super::dblogin::VersionLogin>,
 }
 
 /// A credential without its value.

@@ -18,9 +18,11 @@
 //! Each config has one small connection pool, opened on first use and replaced when the config
 //! changes (the stored record's fingerprint is compared on every use, so a change made by
 //! another node is seen too) or dropped when it is deleted. The [`plugin`] module is the
-//! reusable connection layer (PostgreSQL and MySQL/MariaDB).
+//! reusable connection layer (PostgreSQL and MySQL/MariaDB); [`Engine::database_connector`]
+//! offers a config's pool to other engines of the namespace (`connector.rs`).
 
 mod config;
+mod connector;
 mod mysql;
 pub mod plugin;
 mod postgres;
@@ -34,7 +36,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use coffer_barrier::View;
-use coffer_core::engine::{Engine, EngineFactory, EngineRequest, EventPage, MountInfo};
+use coffer_core::engine::{
+    DatabaseConnector, Engine, EngineFactory, EngineRequest, EventPage, MountInfo,
+};
 use coffer_core::lease::{LeaseRecord, LeaseScope};
 use coffer_core::request::{Operation, Reply, Response};
 use coffer_core::{Error, Result};
@@ -338,6 +342,22 @@ impl Engine for DatabaseEngine {
 
     /// Extends the lease's database user to the new expiry (the role's `renew_statements`, or
     /// the plugin's default); an error refuses the renewal.
+    async fn database_connector(
+        &self,
+        name: &str,
+        storage: &View,
+    ) -> Result<Option<Arc<dyn DatabaseConnector>>> {
+        check_name(name)?;
+        let record = config::load(storage, name)
+            .await?
+            .ok_or_else(|| Error::invalid(format!("database config {name:?} not found")))?;
+        let plugin = self.plugin(name, &record).await?;
+        Ok(Some(Arc::new(connector::Connector {
+            config: name.to_owned(),
+            plugin,
+        })))
+    }
+
     async fn lease_renewing(
         &self,
         lease: &LeaseRecord,

@@ -123,6 +123,7 @@ impl Call {
             identity: None,
             sudo: false,
             leases: None,
+            peers: None,
         }
     }
 

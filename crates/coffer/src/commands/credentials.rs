@@ -363,9 +363,23 @@ async fn rotate(
     format: Format,
     args: CredentialRotateArgs,
 ) -> anyhow::Result<Outcome> {
-    let request = RotateRequest {
-        new_value: read_value(&args.value, &mut std::io::stdin())?,
-        passphrase: read_passphrase(args.passphrase_file.as_deref())?,
+    let request = if args.value.generate {
+        RotateRequest {
+            new_value: None,
+            generate: true,
+            passphrase: None,
+        }
+    } else {
+        let source = ValueSource {
+            value: args.value.value.clone(),
+            value_file: args.value.value_file.clone(),
+            value_stdin: args.value.value_stdin,
+        };
+        RotateRequest {
+            new_value: Some(read_value(&source, &mut std::io::stdin())?),
+            generate: false,
+            passphrase: read_passphrase(args.passphrase_file.as_deref())?,
+        }
     };
     let reply = client.credentials().rotate(&args.name, &request).await?;
     output::warnings(&reply.warnings);

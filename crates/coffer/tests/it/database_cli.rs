@@ -2,7 +2,9 @@
 //! against a real `coffer` server process and the real local MariaDB and PostgreSQL: the seed
 //! guide's "Automated Secret Rotation" commands, credentials that log in until `bao lease
 //! revoke`, users dropped when their short lease expires, and leases that expired while the
-//! server was killed with SIGKILL revoked after it restarts (with no password in its debug log).
+//! server was killed with SIGKILL revoked after it restarts (with no password in its debug log),
+//! and `coffer credentials rotate NAME -generate` of `database-url` credentials (one login per
+//! version, kept while leased, dropped when the last lease ends) on PostgreSQL and MariaDB.
 
 use std::path::Path;
 use std::process::Command;
@@ -347,4 +349,216 @@ async fn issue_10_leases_that_expired_while_the_server_was_down_drop_their_users
     for (_, password) in &issued {
         assert!(!logs.contains(password.as_str()), "a password was logged");
     }
+}
+
+/// The user and password of a `postgresql://user:password@host…` URL.
+fn url_login(url: &str) -> (String, String) {
+    let rest = url.split_once("://").expect("a URL").1;
+    let userinfo = rest.rsplit_once('@').expect("a user").0;
+    let (user, password) = userinfo.split_once(':').expect("a password");
+    (user.to_owned(), password.to_owned())
+}
+
+#[test]
+fn issue_10_database_url_rotate_generate_keeps_old_login_while_leased() {
+    let cli = crate::support::DevCli::start();
+    let base = format!("dburl{}", std::process::id());
+    psql(&format!("DROP ROLE IF EXISTS {base}"));
+    psql(&format!("CREATE ROLE {base} LOGIN PASSWORD 'initial-pw'"));
+    cli.ok(&["secrets", "enable", "database"]);
+    cli.ok(&[
+        "write",
+        "database/config/pg",
+        "plugin_name=postgresql-database-plugin",
+        PG_URL,
+        "allowed_roles=*",
+        "username=postgres",
+        "password=unused-under-trust",
+    ]);
+    let policy = serde_json::json!({"database": {
+        "config": "pg",
+        "creationStatements": [
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'",
+            "GRANT CONNECT ON DATABASE test TO \"{{name}}\"",
+        ],
+    }})
+    .to_string();
+    cli.ok(&[
+        "credentials",
+        "create",
+        "appdb",
+        "-type=database-url",
+        &format!("-value=postgresql://{base}:initial-pw@127.0.0.1:5432/test?sslmode=disable"),
+        &format!("-policy={policy}"),
+    ]);
+
+    // Rotate with -generate: a new login, in the database and in Coffer in one step.
+    let out = cli.ok(&["credentials", "rotate", "appdb", "-generate"]);
+    assert!(
+        out.starts_with("Success! Rotated credential appdb to version 2"),
+        "{out}"
+    );
+    let v2_user = format!("{base}_v2");
+    let versions = cli.json(&["credentials", "versions", "appdb"]);
+    assert_eq!(versions["versions"][0]["databaseUser"], v2_user.as_str());
+    let lease = cli.json(&["lease", "create", "appdb"]);
+    let v2_url = lease["value"].as_str().expect("a value").to_owned();
+    assert!(
+        v2_url.ends_with("@127.0.0.1:5432/test?sslmode=disable"),
+        "kept host, db and params"
+    );
+    let (user, v2_password) = url_login(&v2_url);
+    assert_eq!(user, v2_user);
+    assert!(pg_can_login(&v2_user, &v2_password), "the new URL logs in");
+    let lease_id = lease["leaseId"].as_str().expect("a lease id").to_owned();
+
+    // Rotate again: the old URL keeps working while its lease is active.
+    let rotated = cli.json(&["credentials", "rotate", "appdb", "-generate"]);
+    assert_eq!(rotated["previousVersionLeases"], 1);
+    let v3 = cli.json(&["lease", "create", "appdb"]);
+    let (v3_user, v3_password) = url_login(v3["value"].as_str().expect("a value"));
+    assert_eq!(v3_user, format!("{base}_v3"));
+    assert!(pg_can_login(&v3_user, &v3_password));
+    assert!(
+        pg_can_login(&v2_user, &v2_password),
+        "still leased: still logs in"
+    );
+
+    // The lease ends: the old login is dropped; the current one stays.
+    cli.ok(&["lease", "revoke", &lease_id]);
+    eventually("the rotated version's login is dropped", || {
+        !pg_role_exists(&v2_user)
+    });
+    assert!(!pg_can_login(&v2_user, &v2_password));
+    assert!(pg_can_login(&v3_user, &v3_password));
+    // A login Coffer did not create (version 1's) is left alone.
+    assert!(pg_role_exists(&base));
+
+    // An ended lease on v3, then a rotation: nobody holds v3, its login goes at once.
+    let v3_lease = v3["leaseId"].as_str().expect("a lease id").to_owned();
+    cli.ok(&["lease", "revoke", &v3_lease]);
+    cli.ok(&["credentials", "rotate", "appdb", "-generate"]);
+    assert!(!pg_role_exists(&v3_user));
+    let v4_user = format!("{base}_v4");
+    assert!(pg_role_exists(&v4_user));
+
+    // -generate needs a database reference: a clear 400, nothing stored.
+    cli.ok(&[
+        "credentials",
+        "create",
+        "plaindb",
+        "-type=database-url",
+        "-value=postgresql://someone:pw@127.0.0.1:5432/test",
+    ]);
+    let error = cli.fails_nonzero(&["credentials", "rotate", "plaindb", "-generate"]);
+    assert!(error.contains("policy.database"), "{error}");
+    let out = cli.run(&["write", "credentials/plaindb/rotate", "generate=true"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("400") && text.contains("policy.database"),
+        "{text}"
+    );
+    assert_eq!(
+        cli.json(&["credentials", "get", "plaindb"])["version"],
+        1,
+        "nothing stored"
+    );
+    // A database step that fails stores nothing either.
+    cli.ok(&[
+        "credentials",
+        "update",
+        "appdb",
+        "-policy",
+        r#"{"database": {"config": "pg", "creationStatements": ["CREATE ROLE \"{{name}}\" WITH NOSUCHOPTION"]}}"#,
+    ]);
+    let error = cli.fails_nonzero(&["credentials", "rotate", "appdb", "-generate"]);
+    assert!(error.contains("database"), "{error}");
+    assert!(!error.contains(&v2_password));
+    assert_eq!(cli.json(&["credentials", "get", "appdb"])["version"], 4);
+
+    // Naming a database takes sudo: a token that may write credentials but lacks sudo is
+    // refused.
+    cli.ok(&[
+        "write",
+        "sys/policies/acl/cred-writer",
+        r#"policy=path "credentials/*" { capabilities = ["create", "update", "read", "patch"] }"#,
+    ]);
+    let token = cli.ok(&[
+        "write",
+        "-field=token",
+        "auth/token/create",
+        "policies=cred-writer",
+    ]);
+    let out = coffer_cli(
+        &cli.home,
+        &cli.server.addr,
+        Some(token.trim()),
+        &[
+            "credentials",
+            "create",
+            "sneaky",
+            "-type=database-url",
+            "-value=postgresql://someone:pw@127.0.0.1:5432/test",
+            &format!("-policy={policy}"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("needs sudo"), "{}", stderr(&out));
+
+    // Revoking the credential drops the logins Coffer made for it.
+    cli.ok(&["credentials", "revoke", "appdb"]);
+    assert!(!pg_role_exists(&v4_user));
+    psql(&format!("DROP ROLE IF EXISTS {base}"));
+}
+
+#[test]
+fn issue_10_database_url_rotate_generate_on_mariadb() {
+    let cli = crate::support::DevCli::start();
+    let base = format!("dbm{}", std::process::id());
+    cli.ok(&["secrets", "enable", "database"]);
+    cli.ok(&[
+        "write",
+        "database/config/maria",
+        "plugin_name=mysql-database-plugin",
+        "connection_url={{username}}:{{password}}@tcp(127.0.0.1:3306)/",
+        "allowed_roles=*",
+        "username=root",
+        "password=",
+    ]);
+    let policy = serde_json::json!({"database": {
+        "config": "maria",
+        "creationStatements": ["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
+    }})
+    .to_string();
+    cli.ok(&[
+        "credentials",
+        "create",
+        "mariadb-app",
+        "-type=database-url",
+        &format!("-value=mysql://{base}:handmade@127.0.0.1:3306/test"),
+        &format!("-policy={policy}"),
+    ]);
+    cli.ok(&["credentials", "rotate", "mariadb-app", "-generate"]);
+    let lease = cli.json(&["lease", "create", "mariadb-app"]);
+    let (v2_user, v2_password) = url_login(lease["value"].as_str().expect("a value"));
+    assert_eq!(v2_user, format!("{base}_v2"));
+    assert!(mysql_can_login(&v2_user, &v2_password));
+    cli.ok(&["credentials", "rotate", "mariadb-app", "-generate"]);
+    assert!(
+        mysql_can_login(&v2_user, &v2_password),
+        "leased: still logs in"
+    );
+    let v3_user = format!("{base}_v3");
+    assert!(mysql_user_exists(&v3_user));
+    cli.ok(&[
+        "lease",
+        "revoke",
+        lease["leaseId"].as_str().expect("a lease id"),
+    ]);
+    eventually("the rotated version's MariaDB login is dropped", || {
+        !mysql_user_exists(&v2_user)
+    });
+    assert!(!mysql_can_login(&v2_user, &v2_password));
+    cli.ok(&["credentials", "revoke", "mariadb-app"]);
+    assert!(!mysql_user_exists(&v3_user));
 }
