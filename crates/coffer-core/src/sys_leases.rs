@@ -229,19 +229,28 @@ async fn revoke(
     Ok(Reply::NoContent)
 }
 
+/// The namespace's leases below `prefix` (which must name something).
+async fn leases_below(
+    state: &Unsealed,
+    ns: &NamespaceState,
+    prefix: &str,
+) -> Result<Vec<LeaseRecord>> {
+    if prefix.trim_matches('/').is_empty() {
+        return Err(Error::invalid("missing prefix"));
+    }
+    state
+        .leases
+        .list_prefix(ns.id().as_str(), &folder(prefix))
+        .await
+}
+
 async fn revoke_prefix(
     state: &Unsealed,
     ns: &NamespaceState,
     prefix: &str,
     now: SystemTime,
 ) -> Result<usize> {
-    if prefix.trim_matches('/').is_empty() {
-        return Err(Error::invalid("missing prefix"));
-    }
-    let records = state
-        .leases
-        .list_prefix(ns.id().as_str(), &folder(prefix))
-        .await?;
+    let records = leases_below(state, ns, prefix).await?;
     let count = records.len();
     end(state, records, now).await?.into_result()?;
     Ok(count)
@@ -256,13 +265,7 @@ async fn revoke_force(
     prefix: &str,
     now: SystemTime,
 ) -> Result<usize> {
-    if prefix.trim_matches('/').is_empty() {
-        return Err(Error::invalid("missing prefix"));
-    }
-    let records = state
-        .leases
-        .list_prefix(ns.id().as_str(), &folder(prefix))
-        .await?;
+    let records = leases_below(state, ns, prefix).await?;
     let count = records.len();
     for chunk in records.chunks(256) {
         let ending = ending_set(chunk);

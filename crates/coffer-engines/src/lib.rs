@@ -32,6 +32,26 @@ pub fn factories() -> Vec<Arc<dyn EngineFactory>> {
     ]
 }
 
+/// `normalize` for an engine that takes no mount options: any option but an empty `version`
+/// is refused, naming it.
+pub(crate) fn no_mount_options(
+    kind: &str,
+    options: &std::collections::BTreeMap<String, String>,
+) -> coffer_core::Result<String> {
+    use coffer_core::Error;
+    if let Some(option) = options.keys().find(|k| k.as_str() != "version") {
+        return Err(Error::invalid(format!(
+            "secrets engine {kind:?} has no option {option:?}"
+        )));
+    }
+    if options.get("version").is_some_and(|v| !v.is_empty()) {
+        return Err(Error::invalid(format!(
+            "secrets engine {kind:?} does not allow setting a version"
+        )));
+    }
+    Ok(kind.to_owned())
+}
+
 /// Maps a storage view's error to the core's: a sealed barrier is [`coffer_core::Error::Sealed`]
 /// and a failed transaction expectation is [`coffer_core::Error::Conflict`] (the caller retries
 /// first, if it can); anything else stays a barrier error.

@@ -67,17 +67,7 @@ impl EngineFactory for DatabaseFactory {
     }
 
     fn normalize(&self, kind: &str, options: &mut BTreeMap<String, String>) -> Result<String> {
-        if let Some(option) = options.keys().find(|k| k.as_str() != "version") {
-            return Err(Error::invalid(format!(
-                "secrets engine {kind:?} has no option {option:?}"
-            )));
-        }
-        if options.get("version").is_some_and(|v| !v.is_empty()) {
-            return Err(Error::invalid(format!(
-                "secrets engine {kind:?} does not allow setting a version"
-            )));
-        }
-        Ok(kind.to_owned())
+        crate::no_mount_options(kind, options)
     }
 
     fn default_description(&self, _kind: &str) -> &'static str {

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::plugin::{
     ConnectionSettings, DatabaseError, DatabasePlugin, DbResult, Dialect, NewUser,
     OPERATION_TIMEOUT, Password, PluginKind, TemplateValues, expiration_text, percent_encode,
-    render, scrub, split_statements,
+    render, scrub, split_statements, statements_or,
 };
 
 /// Vault's default statement for a new password.
@@ -208,11 +208,7 @@ impl DatabasePlugin for MysqlPlugin {
 
     async fn revoke_user(&self, statements: &[String], username: &str) -> DbResult<()> {
         let default = [DEFAULT_REVOCATION.to_owned()];
-        let statements = if split_statements(statements).is_empty() {
-            &default[..]
-        } else {
-            statements
-        };
+        let statements = statements_or(statements, &default);
         let values = TemplateValues {
             name: username,
             password: None,
@@ -259,11 +255,7 @@ impl DatabasePlugin for MysqlPlugin {
         password: &Password,
     ) -> DbResult<()> {
         let default = [DEFAULT_ROTATION.to_owned()];
-        let statements = if split_statements(statements).is_empty() {
-            &default[..]
-        } else {
-            statements
-        };
+        let statements = statements_or(statements, &default);
         let values = TemplateValues {
             name: username,
             password: Some(password),

@@ -333,6 +333,15 @@ impl Dialect {
     }
 }
 
+/// `given`, or `default` when `given` holds no statement (the plugin's built-in SQL).
+pub(crate) fn statements_or<'a>(given: &'a [String], default: &'a [String]) -> &'a [String] {
+    if split_statements(given).is_empty() {
+        default
+    } else {
+        given
+    }
+}
+
 /// Splits statement templates into single statements at `;` outside quotes (Vault accepts
 /// several statements in one string), dropping empty ones.
 pub(crate) fn split_statements(templates: &[String]) -> Vec<String> {

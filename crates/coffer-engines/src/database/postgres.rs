@@ -13,7 +13,7 @@ use tokio_postgres::NoTls;
 use super::plugin::{
     ConnectionSettings, DatabaseError, DatabasePlugin, DbResult, Dialect, NewUser,
     OPERATION_TIMEOUT, Password, PluginKind, TemplateValues, expiration_text, percent_encode,
-    render, scrub, split_statements,
+    render, scrub, split_statements, statements_or,
 };
 
 /// How long opening one connection may take.
@@ -233,11 +233,7 @@ impl DatabasePlugin for PostgresPlugin {
         expiration: std::time::SystemTime,
     ) -> DbResult<()> {
         let default = [DEFAULT_RENEWAL.to_owned()];
-        let statements = if split_statements(statements).is_empty() {
-            &default[..]
-        } else {
-            statements
-        };
+        let statements = statements_or(statements, &default);
         let expiration = expiration_text(expiration);
         let values = TemplateValues {
             name: username,
@@ -254,11 +250,7 @@ impl DatabasePlugin for PostgresPlugin {
         password: &Password,
     ) -> DbResult<()> {
         let default = [DEFAULT_ROTATION.to_owned()];
-        let statements = if split_statements(statements).is_empty() {
-            &default[..]
-        } else {
-            statements
-        };
+        let statements = statements_or(statements, &default);
         let values = TemplateValues {
             name: username,
             password: Some(password),
