@@ -43,6 +43,9 @@ pub enum BarrierOp {
     Delete { path: String },
     /// Require that `path` still holds what was read with `stamp`; `None`: that it is absent.
     Expect { path: String, stamp: Option<Stamp> },
+    /// Require that no path starts with `prefix` (see `coffer_storage::TxOp::ExpectEmpty` for
+    /// what it is ordered against on a shared store).
+    ExpectEmpty { prefix: String },
 }
 
 impl std::fmt::Debug for BarrierOp {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for BarrierOp {
             }
             BarrierOp::Delete { path } => write!(f, "Delete({path:?})"),
             BarrierOp::Expect { path, stamp } => write!(f, "Expect({path:?}, {stamp:?})"),
+            BarrierOp::ExpectEmpty { prefix } => write!(f, "ExpectEmpty({prefix:?})"),
         }
     }
 }
@@ -328,6 +332,7 @@ impl Barrier {
                         value: stamp.map(|s| s.0),
                     }
                 }
+                BarrierOp::ExpectEmpty { prefix } => TxOp::ExpectEmpty { prefix },
             });
         }
         self.storage.transaction(tx).await.map_err(|e| match e {

@@ -105,6 +105,9 @@ impl View {
                         path: self.join(&path)?,
                         stamp,
                     },
+                    BarrierOp::ExpectEmpty { prefix } => BarrierOp::ExpectEmpty {
+                        prefix: self.folder(&prefix)?,
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;

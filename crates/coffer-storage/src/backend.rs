@@ -9,10 +9,12 @@ use crate::ha::HaBackend;
 
 /// One step of an atomic transaction.
 ///
-/// A transaction is a list of steps applied all-or-nothing, in order: if any `Expect` does not
-/// hold, the backend applies nothing and returns [`crate::Error::Conflict`]. An `Expect` sees the
-/// steps before it in the same transaction. Concurrent transactions behave as if they ran one after
-/// the other, so two writers can never both pass the same `Expect`.
+/// A transaction is a list of steps applied all-or-nothing, in order: if any `Expect` or
+/// `ExpectEmpty` does not hold, the backend applies nothing and returns
+/// [`crate::Error::Conflict`]. Both see the steps before them in the same transaction.
+/// Transactions that touch a common key (any step naming it) behave as if they ran one after the
+/// other, so two writers can never both pass the same `Expect`; transactions that only `Expect`
+/// a key do not wait for each other.
 #[derive(Clone, PartialEq, Eq)]
 pub enum TxOp {
     /// Write `value` at `key`, replacing what is there.
@@ -21,13 +23,31 @@ pub enum TxOp {
     Delete { key: String },
     /// Require that `key` currently holds exactly `value` (`None`: that it is absent).
     Expect { key: String, value: Option<Vec<u8>> },
+    /// Require that no key starts with `prefix`.
+    ///
+    /// Every backend checks it against everything committed before the transaction took its
+    /// locks. The SQLite and in-memory stores apply one transaction at a time, so nothing can
+    /// slip in afterwards; on PostgreSQL a transaction adding a key under `prefix` is ordered
+    /// against this one only when the two share a key (one writes a key the other `Expect`s or
+    /// writes), so callers make every writer under `prefix` touch a guard key that the
+    /// transaction checking emptiness deletes or writes.
+    ExpectEmpty { prefix: String },
 }
 
 impl TxOp {
-    /// The key this step touches.
+    /// The key this step touches (for `ExpectEmpty`, the prefix it checks).
     pub fn key(&self) -> &str {
         match self {
             TxOp::Put { key, .. } | TxOp::Delete { key } | TxOp::Expect { key, .. } => key,
+            TxOp::ExpectEmpty { prefix } => prefix,
+        }
+    }
+
+    /// Checks the step's key (a prefix may be any key fragment, the empty one included).
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            TxOp::ExpectEmpty { prefix } => crate::key::validate_fragment(prefix),
+            other => crate::key::validate(other.key()),
         }
     }
 }
@@ -45,6 +65,7 @@ impl std::fmt::Debug for TxOp {
                     value.as_ref().map(Vec::len)
                 )
             }
+            TxOp::ExpectEmpty { prefix } => write!(f, "ExpectEmpty({prefix:?})"),
         }
     }
 }

@@ -129,7 +129,7 @@ impl Backend for CachedBackend {
             .filter_map(|op| match op {
                 TxOp::Put { key, value } => Some((key.clone(), Some(value.clone()))),
                 TxOp::Delete { key } => Some((key.clone(), None)),
-                TxOp::Expect { .. } => None,
+                TxOp::Expect { .. } | TxOp::ExpectEmpty { .. } => None,
             })
             .collect();
         let outcome = self.inner.transaction(ops).await;

@@ -29,6 +29,10 @@ pub enum Error {
     /// A PostgreSQL statement failed.
     #[error("postgresql storage: {}", chain(.0))]
     Postgres(#[from] tokio_postgres::Error),
+    /// The group commit this transaction was part of failed as a whole, so nothing of the group
+    /// was written; every transaction of the group shares the cause.
+    #[error(transparent)]
+    Group(std::sync::Arc<Error>),
     /// A bad backend configuration (an invalid table name, an unsupported `sslmode`, ...).
     #[error("storage configuration: {0}")]
     Config(String),

@@ -101,7 +101,7 @@ impl Backend for MemoryBackend {
 
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
         for op in &ops {
-            key::validate(op.key())?;
+            op.validate()?;
         }
         let mut records = self.write();
         // Steps run against an overlay so an `Expect` sees earlier steps, and nothing reaches the
@@ -122,6 +122,22 @@ impl Backend for MemoryBackend {
                     };
                     if current != value.as_deref() {
                         return Err(Error::Conflict { key: key.clone() });
+                    }
+                }
+                TxOp::ExpectEmpty { prefix } => {
+                    let staged = overlay
+                        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                        .take_while(|(key, _)| key.starts_with(prefix.as_str()))
+                        .any(|(_, value)| value.is_some());
+                    let stored = records
+                        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                        .map(|(key, _)| key)
+                        .take_while(|key| key.starts_with(prefix.as_str()))
+                        .any(|key| !overlay.contains_key(key.as_str()));
+                    if staged || stored {
+                        return Err(Error::Conflict {
+                            key: prefix.clone(),
+                        });
                     }
                 }
             }

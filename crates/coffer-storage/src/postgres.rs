@@ -14,19 +14,19 @@
 //!
 //! # Transactions
 //!
-//! Every write (`put` and `delete` too) is one SQL transaction that first takes a transaction-
-//! scoped advisory lock on each key it touches, in a fixed order (so two writers never deadlock),
-//! then runs its steps under `READ COMMITTED`. Writers of the same key are thus serialised, and an
-//! `Expect` reads the latest committed value: two writers can never both pass the same `Expect`,
-//! even for a key that does not exist yet (which `SELECT … FOR UPDATE` alone would not lock).
-//! The lock statement and the steps are pipelined in one round trip.
+//! Every write (`put` and `delete` too) is a transaction, and concurrent transactions are
+//! committed in groups, each group one SQL transaction of a few pipelined statements (see
+//! [`commit`]). A group first takes a transaction-scoped advisory lock on each key it touches, in
+//! a fixed order (so two groups, on this node or another, never deadlock): exclusive for the keys
+//! it writes, shared for those it only `Expect`s. Writers of the same key are thus serialised, and
+//! an `Expect` reads the latest committed value under `READ COMMITTED`: two writers can never both
+//! pass the same `Expect`, even for a key that does not exist yet (which `SELECT … FOR UPDATE`
+//! alone would not lock), while readers of a key never wait for each other.
 //!
 //! The schema and table names are what HA nodes share; every statement is built once in [`Sql`].
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,6 +38,8 @@ use crate::error::chain;
 use crate::key::{self, Child};
 use crate::postgres_tls::{self, Verify};
 use crate::{Backend, ChangeClassifier, Error, HaBackend, HaLeader, HaNode, Result, TxOp};
+
+mod commit;
 
 /// The table name used when the config does not set one.
 pub const DEFAULT_TABLE: &str = "coffer_kv";
@@ -103,6 +105,13 @@ impl std::fmt::Debug for PostgresConfig {
 
 /// A [`Backend`] over a PostgreSQL table. Kind `"postgresql"`.
 pub struct PostgresBackend {
+    db: Arc<Database>,
+    /// Applies transactions in groups (see [`commit`]).
+    commits: commit::GroupCommit,
+}
+
+/// The pool and the statements: what the backend and its committer tasks share.
+struct Database {
     pool: Pool,
     sql: Sql,
     /// `host:port` for error messages.
@@ -160,16 +169,20 @@ impl PostgresBackend {
             .create_timeout(Some(CREATE_TIMEOUT))
             .build()
             .map_err(|error| Error::Config(format!("postgresql connection pool: {error}")))?;
-        let backend = Self {
+        let db = Arc::new(Database {
             pool,
             sql: Sql::new(schema, table),
             target,
             ha,
-        };
-        backend.create_table().await?;
-        Ok(backend)
+        });
+        db.create_table().await?;
+        let commits =
+            commit::GroupCommit::start(Arc::clone(&db), committers(config.max_connections));
+        Ok(Self { db, commits })
     }
+}
 
+impl Database {
     async fn create_table(&self) -> Result<()> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
@@ -233,8 +246,8 @@ impl PostgresBackend {
 impl Backend for PostgresBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         key::validate(key)?;
-        let client = self.client().await?;
-        let statement = client.prepare_cached(&self.sql.get).await?;
+        let client = self.db.client().await?;
+        let statement = client.prepare_cached(&self.db.sql.get).await?;
         let row = client.query_opt(&statement, &[&key]).await?;
         Ok(row.map(|row| row.try_get::<_, Vec<u8>>(0)).transpose()?)
     }
@@ -256,14 +269,14 @@ impl Backend for PostgresBackend {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         key::validate_fragment(prefix)?;
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = match key::upper_bound(prefix) {
             Some(upper) => {
-                let statement = client.prepare_cached(&self.sql.children_between).await?;
+                let statement = client.prepare_cached(&self.db.sql.children_between).await?;
                 client.query(&statement, &[&prefix, &upper]).await?
             }
             None => {
-                let statement = client.prepare_cached(&self.sql.children_from).await?;
+                let statement = client.prepare_cached(&self.db.sql.children_from).await?;
                 client.query(&statement, &[&prefix]).await?
             }
         };
@@ -289,92 +302,29 @@ impl Backend for PostgresBackend {
             return Ok(Vec::new());
         }
         let start = key::scan_start(prefix, after);
-        self.keys(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
+        self.db
+            .keys(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
             .await
     }
 
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
         for op in &ops {
-            key::validate(op.key())?;
+            op.validate()?;
         }
         if ops.is_empty() {
             return Ok(());
         }
-        let mut locks: Vec<i64> = ops.iter().map(|op| self.lock_id(op.key())).collect();
-        locks.sort_unstable();
-        locks.dedup();
-
-        let mut client = self.client().await?;
-        let lock = client.prepare_cached(Sql::LOCK_MANY).await?;
-        let get = client.prepare_cached(&self.sql.get).await?;
-        let put = client.prepare_cached(&self.sql.put).await?;
-        let delete = client.prepare_cached(&self.sql.delete).await?;
-        // The caches this write invalidates, in a fixed order (their rows are locked in it).
-        let mut kinds: Vec<&'static str> = match &self.ha {
-            Some((_, classify)) => ops
-                .iter()
-                .filter(|op| !matches!(op, TxOp::Expect { .. }))
-                .filter_map(|op| classify(op.key()))
-                .collect(),
-            None => Vec::new(),
-        };
-        kinds.sort_unstable();
-        kinds.dedup();
-        let bump = match &self.ha {
-            Some((ha, _)) if !kinds.is_empty() => Some(client.prepare_cached(&ha.bump).await?),
-            _ => None,
-        };
-        let transaction = client.transaction().await?;
-
-        let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
-        let tx = &transaction;
-        let locks = &locks;
-        steps.push(Box::pin(async move {
-            tx.execute(&lock, &[locks]).await.map(|_| None)
-        }));
-        for op in &ops {
-            let step: Step<'_> = match op {
-                TxOp::Put { key, value } => {
-                    Box::pin(async { tx.execute(&put, &[key, value]).await.map(|_| None) })
-                }
-                TxOp::Delete { key } => {
-                    Box::pin(async { tx.execute(&delete, &[key]).await.map(|_| None) })
-                }
-                TxOp::Expect { key, .. } => Box::pin(async {
-                    let row = tx.query_opt(&get, &[key]).await?;
-                    row.map(|row| row.try_get::<_, Vec<u8>>(0)).transpose()
-                }),
-            };
-            steps.push(step);
-        }
-        if let Some(bump) = &bump {
-            for kind in &kinds {
-                steps.push(Box::pin(async move {
-                    tx.execute(bump, &[kind]).await.map(|_| None)
-                }));
-            }
-        }
-        let results = pipeline(steps).await?;
-
-        // `results[0]` is the lock statement; the rest line up with `ops`.
-        for (op, current) in ops.iter().zip(results.into_iter().skip(1)) {
-            if let TxOp::Expect { key, value } = op
-                && current != *value
-            {
-                transaction.rollback().await?;
-                return Err(Error::Conflict { key: key.clone() });
-            }
-        }
-        transaction.commit().await?;
-        Ok(())
+        self.commits.submit(ops).await
     }
 
     fn kind(&self) -> &'static str {
         "postgresql"
     }
 
+    /// Lets the committers finish the transactions already queued, then closes the pool.
     async fn close(&self) -> Result<()> {
-        self.pool.close();
+        self.commits.close().await;
+        self.db.pool.close();
         Ok(())
     }
 }
@@ -383,7 +333,7 @@ impl Backend for PostgresBackend {
 impl HaBackend for PostgresBackend {
     async fn hold_lock(&self, node: &HaNode, ttl: Duration) -> Result<HaLeader> {
         let ha = self.ha_sql()?;
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let statement = client.prepare_cached(&ha.hold).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
@@ -407,7 +357,7 @@ impl HaBackend for PostgresBackend {
 
     async fn release_lock(&self, node_id: &str) -> Result<()> {
         let ha = self.ha_sql()?;
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let statement = client.prepare_cached(&ha.release).await?;
         client.execute(&statement, &[&node_id]).await?;
         Ok(())
@@ -415,7 +365,7 @@ impl HaBackend for PostgresBackend {
 
     async fn change_counters(&self) -> Result<BTreeMap<String, i64>> {
         let ha = self.ha_sql()?;
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let statement = client.prepare_cached(&ha.counters).await?;
         let rows = client.query(&statement, &[]).await?;
         rows.iter()
@@ -426,7 +376,8 @@ impl HaBackend for PostgresBackend {
 
 impl PostgresBackend {
     fn ha_sql(&self) -> Result<&HaSql> {
-        self.ha
+        self.db
+            .ha
             .as_ref()
             .map(|(sql, _)| sql)
             .ok_or_else(|| Error::Config("postgresql ha_enabled is false".to_owned()))
@@ -436,8 +387,8 @@ impl PostgresBackend {
 impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresBackend")
-            .field("target", &self.target)
-            .field("table", &self.sql.table)
+            .field("target", &self.db.target)
+            .field("table", &self.db.sql.table)
             .finish_non_exhaustive()
     }
 }
@@ -448,6 +399,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The advisory lock that serialises table creation (`"coffer"` in ASCII).
 const SCHEMA_LOCK: i64 = 0x636f_6666_6572;
+/// The most committer tasks (each holds a pooled connection while it commits a group).
+const MAX_COMMITTERS: usize = 4;
+
+/// How many committer tasks a pool of `max_connections` gets: up to a quarter of it, so reads
+/// always find connections too, and at least one.
+fn committers(max_connections: usize) -> usize {
+    (max_connections / 4).clamp(1, MAX_COMMITTERS)
+}
 
 /// Every statement the backend runs, built once from the validated, quoted table name.
 struct Sql {
@@ -456,8 +415,12 @@ struct Sql {
     create_schema: Option<String>,
     create_table: String,
     get: String,
-    put: String,
-    delete: String,
+    /// The keys among `$1` that exist, with their values.
+    get_many: String,
+    /// Writes each `($1[i], $2[i])` (keys distinct).
+    put_many: String,
+    /// Removes every key in `$1`.
+    delete_many: String,
     /// Keys from `$1` on, at most `$2`, in byte order.
     keys_from: String,
     /// Keys in `[$1, $2)`, at most `$3`, in byte order.
@@ -471,9 +434,12 @@ struct Sql {
 impl Sql {
     /// Takes one transaction-scoped advisory lock.
     const LOCK_ONE: &'static str = "SELECT pg_advisory_xact_lock($1)";
-    /// Takes the advisory locks of the sorted `$1`, in order.
-    const LOCK_MANY: &'static str = "SELECT pg_advisory_xact_lock(lock_id) \
-        FROM unnest($1::int8[]) WITH ORDINALITY AS locks(lock_id, position) ORDER BY position";
+    /// Takes the advisory locks of the sorted `$1`, in order: exclusively where `$2` is true,
+    /// shared otherwise.
+    const LOCK_MANY: &'static str = "SELECT CASE WHEN exclusive \
+        THEN pg_advisory_xact_lock(lock_id) ELSE pg_advisory_xact_lock_shared(lock_id) END \
+        FROM unnest($1::int8[], $2::bool[]) WITH ORDINALITY AS locks(lock_id, exclusive, position) \
+        ORDER BY position";
 
     fn new(schema: Option<&str>, table: &str) -> Self {
         let table = match schema {
@@ -505,11 +471,12 @@ impl Sql {
                  key TEXT COLLATE \"C\" NOT NULL PRIMARY KEY, value BYTEA NOT NULL)"
             ),
             get: format!("SELECT value FROM {table} WHERE key = $1"),
-            put: format!(
-                "INSERT INTO {table} (key, value) VALUES ($1, $2) \
+            get_many: format!("SELECT key, value FROM {table} WHERE key = ANY($1::text[])"),
+            put_many: format!(
+                "INSERT INTO {table} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[]) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
             ),
-            delete: format!("DELETE FROM {table} WHERE key = $1"),
+            delete_many: format!("DELETE FROM {table} WHERE key = ANY($1::text[])"),
             keys_from: format!("SELECT key FROM {table} WHERE key >= $1 ORDER BY key LIMIT $2"),
             keys_between: format!(
                 "SELECT key FROM {table} WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3"
@@ -797,52 +764,6 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
             .join(",");
     }
     hosts.join(",")
-}
-
-/// One pipelined statement of a transaction: the value an `Expect` read, `None` otherwise.
-type Step<'a> = Pin<
-    Box<
-        dyn Future<Output = std::result::Result<Option<Vec<u8>>, tokio_postgres::Error>>
-            + Send
-            + 'a,
-    >,
->;
-
-/// Runs `steps` concurrently on one connection. `tokio-postgres` sends a statement when its
-/// future is first polled, and this polls them in order, so they reach the server in order and in
-/// one round trip. The first error wins.
-async fn pipeline(
-    mut steps: Vec<Step<'_>>,
-) -> std::result::Result<Vec<Option<Vec<u8>>>, tokio_postgres::Error> {
-    let mut results: Vec<Option<Vec<u8>>> = vec![None; steps.len()];
-    let mut done = vec![false; steps.len()];
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for ((step, result), done) in steps
-            .iter_mut()
-            .zip(results.iter_mut())
-            .zip(done.iter_mut())
-        {
-            if *done {
-                continue;
-            }
-            match step.as_mut().poll(cx) {
-                Poll::Ready(Ok(value)) => {
-                    *result = value;
-                    *done = true;
-                }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => pending = true,
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    })
-    .await?;
-    Ok(results)
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

@@ -118,7 +118,7 @@ impl SqliteBackend {
 
     async fn write(&self, ops: Vec<TxOp>) -> Result<()> {
         for op in &ops {
-            key::validate(op.key())?;
+            op.validate()?;
         }
         let sender = current(&self.writes).ok_or(Error::Closed)?;
         let (reply, response) = oneshot::channel();
@@ -475,6 +475,23 @@ impl Writer {
                         .optional()?;
                     if current != *value {
                         return Err(StepError::Conflict(key.clone()));
+                    }
+                }
+                TxOp::ExpectEmpty { prefix } => {
+                    let first: Option<String> = match key::upper_bound(prefix) {
+                        Some(upper) => self
+                            .connection
+                            .prepare_cached(sql::KEYS_BETWEEN)?
+                            .query_row(params![prefix, upper, 1_i64], |row| row.get(0))
+                            .optional()?,
+                        None => self
+                            .connection
+                            .prepare_cached(sql::KEYS_FROM)?
+                            .query_row(params![prefix, 1_i64], |row| row.get(0))
+                            .optional()?,
+                    };
+                    if first.is_some() {
+                        return Err(StepError::Conflict(prefix.clone()));
                     }
                 }
             }

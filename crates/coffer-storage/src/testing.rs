@@ -19,6 +19,7 @@ pub async fn exercise_backend(storage: &Storage) {
     exercise_scan(storage).await;
     exercise_ordering(storage).await;
     exercise_transactions(storage).await;
+    exercise_expect_empty(storage).await;
     exercise_concurrency(storage).await;
     exercise_large_values(storage).await;
     exercise_keys(storage).await;
@@ -299,6 +300,112 @@ pub async fn exercise_transactions(storage: &Storage) {
     probe.cleanup().await;
 }
 
+/// `ExpectEmpty`: holds on a prefix with no key below it (keys beside the prefix do not count),
+/// fails naming the prefix and applies nothing otherwise, and sees the earlier steps of its own
+/// transaction. Then the guard-key protocol under concurrency: writers adding below a prefix
+/// `Expect` a guard key while one transaction deletes the guard if the prefix is empty; the
+/// guard is never gone while a key remains below the prefix.
+pub async fn exercise_expect_empty(storage: &Storage) {
+    const ADDERS: usize = 24;
+    let probe = Probe::new(storage, "expect-empty");
+    let folder = probe.key("folder/");
+    let (inside, beside, marker) = (
+        probe.key("folder/a"),
+        probe.key("folder0"),
+        probe.key("marker"),
+    );
+    probe.put(&beside, b"beside").await;
+    probe
+        .put(&probe.key("folder"), b"the folder's own name")
+        .await;
+    probe
+        .transact(
+            vec![expect_empty(&folder), put(&marker, b"1")],
+            "expect-empty of a prefix with keys only beside it",
+        )
+        .await;
+    probe.put(&inside, b"a").await;
+    let outcome = storage
+        .transaction(vec![put(&marker, b"2"), expect_empty(&folder)])
+        .await;
+    probe.assert_conflict(outcome, &folder, "expect-empty of a prefix holding a key");
+    probe
+        .assert_value(&marker, Some(b"1"), "a failed expect-empty applied a put")
+        .await;
+    probe
+        .transact(
+            vec![delete(&inside), expect_empty(&folder), put(&marker, b"3")],
+            "expect-empty after deleting the last key below it",
+        )
+        .await;
+    probe
+        .assert_value(&marker, Some(b"3"), "put after a passing expect-empty")
+        .await;
+    let outcome = storage
+        .transaction(vec![put(&inside, b"staged"), expect_empty(&folder)])
+        .await;
+    probe.assert_conflict(outcome, &folder, "expect-empty after a put below it");
+    probe
+        .assert_value(&inside, None, "a failed expect-empty applied a staged put")
+        .await;
+
+    let guard = probe.key("guard");
+    let below = probe.key("guarded/");
+    probe.put(&guard, b"present").await;
+    let mut adders = Vec::new();
+    for n in 0..ADDERS {
+        let (storage, guard, key) = (storage.clone(), guard.clone(), format!("{below}{n:03}"));
+        adders.push(tokio::spawn(async move {
+            storage
+                .transaction(vec![expect(&guard, Some(b"present")), put(&key, b"x")])
+                .await
+        }));
+    }
+    let pruner = {
+        let (storage, guard, below) = (storage.clone(), guard.clone(), below.clone());
+        tokio::spawn(async move {
+            storage
+                .transaction(vec![delete(&guard), expect_empty(&below)])
+                .await
+        })
+    };
+    let mut added = 0;
+    for adder in adders {
+        match adder.await {
+            Ok(Ok(())) => added += 1,
+            Ok(Err(Error::Conflict { .. })) => {}
+            Ok(Err(error)) => panic!("[{}] guarded put failed: {error}", probe.kind),
+            Err(join) => panic!("[{}] guarded put panicked: {join}", probe.kind),
+        }
+    }
+    let pruned = match pruner.await {
+        Ok(Ok(())) => true,
+        Ok(Err(Error::Conflict { .. })) => false,
+        Ok(Err(error)) => panic!("[{}] guarded delete failed: {error}", probe.kind),
+        Err(join) => panic!("[{}] guarded delete panicked: {join}", probe.kind),
+    };
+    let remaining = probe.scan_all(&below, 100).await;
+    assert_eq!(
+        remaining.len(),
+        added,
+        "[{}] guarded puts that reported success",
+        probe.kind
+    );
+    let guard_now = probe.get(&guard).await;
+    assert_eq!(
+        guard_now.is_none(),
+        pruned,
+        "[{}] the guard's state against the pruner's outcome",
+        probe.kind
+    );
+    assert!(
+        !(pruned && added > 0),
+        "[{}] the guard was deleted while {added} keys were below the prefix",
+        probe.kind
+    );
+    probe.cleanup().await;
+}
+
 /// Many tasks writing distinct keys all land, and tasks incrementing one counter with
 /// `Expect` and retry lose no update. Spawns Tokio tasks; use a multi-thread runtime to get real
 /// parallelism.
@@ -561,6 +668,12 @@ fn expect(key: &str, value: Option<&[u8]>) -> TxOp {
     TxOp::Expect {
         key: key.to_owned(),
         value: value.map(<[u8]>::to_vec),
+    }
+}
+
+fn expect_empty(prefix: &str) -> TxOp {
+    TxOp::ExpectEmpty {
+        prefix: prefix.to_owned(),
     }
 }
 
