@@ -14,9 +14,13 @@
 //!
 //! Every change to a key is one barrier transaction that starts with an `Expect` on the
 //! metadata record as it was read (or its absence), so two writers can never both win. Creating
-//! a key writes the index entries of all its ancestors; removing one deletes its entry and
-//! prunes folders left empty, guarded by `Expect`s on the entries it looked at (see
-//! [`Keyspace::index_removal`]), so the index stays exact under concurrent creates and deletes.
+//! a key writes its own index entry and those of ancestors that do not exist yet, and `Expect`s
+//! the ancestors' entries that do, unchanged (see [`Keyspace::index_additions`]); removing one
+//! deletes its entry and prunes the folders left empty, each with an `ExpectEmpty` on the folder
+//! (see [`Keyspace::index_removal`]). Whoever adds below a folder thus touches the folder's own
+//! entry, which a prune deletes, so the index stays exact under concurrent creates and deletes,
+//! and creates in one folder never rewrite a shared record (they do not wait for each other on a
+//! shared store).
 
 use std::fmt;
 
@@ -383,7 +387,7 @@ impl<'a> Keyspace<'a> {
         match change {
             Change::Write { meta, ops } => {
                 if is_new {
-                    writes.extend(self.index_puts(key));
+                    writes.extend(self.index_additions(key).await?);
                 }
                 writes.push(BarrierOp::Put {
                     path: id.meta_path(),
@@ -395,11 +399,10 @@ impl<'a> Keyspace<'a> {
                 if is_new {
                     return Ok(Commit::Done);
                 }
-                let Some((index_expects, index_deletes)) = self.index_removal(key).await? else {
+                let Some(index_steps) = self.index_removal(key).await? else {
                     return Ok(Commit::Retry);
                 };
-                expects.extend(index_expects);
-                writes.extend(index_deletes);
+                writes.extend(index_steps);
                 writes.push(BarrierOp::Delete {
                     path: id.meta_path(),
                 });
@@ -438,54 +441,63 @@ impl<'a> Keyspace<'a> {
         Ok(names)
     }
 
-    /// The folder index entries that make a new key visible to LIST: one per ancestor.
-    fn index_puts(&self, key: &KeyName) -> Vec<BarrierOp> {
-        key.links()
-            .into_iter()
-            .map(|link| BarrierOp::Put {
-                path: self.entry_path(link),
-                value: record::encode_text(link.name),
-            })
-            .collect()
+    /// The steps that make a new key visible to LIST: its own entry in its folder, and for each
+    /// ancestor folder, an `Expect` that its entry is still as read or, when it is missing, the
+    /// entry itself.
+    ///
+    /// Existing entries are expected, not rewritten: a prune deletes a folder's entry only after
+    /// checking, in the same transaction, that the folder is empty, so a create and a prune of
+    /// the same folder always touch a common record (the folder's entry) and are ordered; and
+    /// creates in the same folder change no common record.
+    async fn index_additions(&self, key: &KeyName) -> Result<Vec<BarrierOp>> {
+        let links = key.links();
+        let mut steps = Vec::with_capacity(links.len());
+        let (own, ancestors) = links.split_last().ok_or_else(|| {
+            record::corrupt(key.as_str(), "a key name without a folder link".to_owned())
+        })?;
+        for link in ancestors {
+            let path = self.entry_path(*link);
+            match self.view.get_stamped(&path).await.map_err(barrier_error)? {
+                Some((_, stamp)) => steps.push(BarrierOp::Expect {
+                    path,
+                    stamp: Some(stamp),
+                }),
+                None => steps.push(BarrierOp::Put {
+                    path,
+                    value: record::encode_text(link.name),
+                }),
+            }
+        }
+        steps.push(BarrierOp::Put {
+            path: self.entry_path(*own),
+            value: record::encode_text(own.name),
+        });
+        Ok(steps)
     }
 
-    /// The `Expect`s and `Delete`s that take a key out of the folder index, pruning folders it
+    /// The steps that take a key out of the folder index, in order, pruning the folders it
     /// leaves empty; `None` when an entry vanished while looking (read again and retry).
     ///
-    /// Races it guards against: the stamps of the ancestors' own entries are read before any
-    /// folder is looked at, and expected at commit, so a concurrent create (which rewrites every
-    /// ancestor entry) makes the prune retry rather than hide the new key. A folder that still
-    /// holds another child is not pruned, and that child's entry is expected too, so two
-    /// concurrent removals of the last two children cannot both leave the folder behind.
-    async fn index_removal(
-        &self,
-        key: &KeyName,
-    ) -> Result<Option<(Vec<BarrierOp>, Vec<BarrierOp>)>> {
+    /// The key's entry is deleted first. Then, from the key's folder up: a folder that still
+    /// holds another child is kept, and that child's entry is expected, so two concurrent
+    /// removals of the last two children cannot both keep the folder; a folder that looks empty
+    /// gets an `ExpectEmpty` (checked after the deletes before it) and its own entry in its
+    /// parent is deleted. A create below that folder expects or writes the folder's entry, so it
+    /// either lands first (and the `ExpectEmpty` fails: retry) or sees the entry gone and
+    /// writes it again.
+    async fn index_removal(&self, key: &KeyName) -> Result<Option<Vec<BarrierOp>>> {
         let links = key.links();
-        // The stamps of the folders' own entries (every link but the key's), read first.
-        let folders = links.len().saturating_sub(1);
-        let mut folder_stamps = Vec::with_capacity(folders);
-        for link in links.iter().take(folders) {
-            let stamp = self
-                .view
-                .get_stamped(&self.entry_path(*link))
-                .await
-                .map_err(barrier_error)?
-                .map(|(_, stamp)| stamp);
-            folder_stamps.push(stamp);
-        }
-
-        let mut expects = Vec::new();
-        let mut deletes = Vec::new();
+        let mut steps = Vec::new();
         for depth in (0..links.len()).rev() {
             let Some(link) = links.get(depth) else { break };
             let entry = self.entry_path(*link);
-            deletes.push(BarrierOp::Delete {
+            steps.push(BarrierOp::Delete {
                 path: entry.clone(),
             });
+            let folder = self.dir_prefix(link.folder);
             let first = self
                 .view
-                .scan(&self.dir_prefix(link.folder), None, 2)
+                .scan(&folder, None, 2)
                 .await
                 .map_err(barrier_error)?;
             if let Some(sibling) = first.into_iter().find(|path| *path != entry) {
@@ -497,26 +509,20 @@ impl<'a> Keyspace<'a> {
                 else {
                     return Ok(None);
                 };
-                expects.push(BarrierOp::Expect {
+                steps.push(BarrierOp::Expect {
                     path: sibling,
                     stamp: Some(stamp),
                 });
                 break;
             }
-            // This folder is now empty: its own entry in its parent goes too (the root has none).
-            let Some(parent) = depth.checked_sub(1) else {
+            // The root folder has no entry of its own to remove; any other empty folder leaves
+            // its parent (the next step deletes its entry there).
+            if depth == 0 {
                 break;
-            };
-            let (Some(parent_link), Some(stamp)) = (links.get(parent), folder_stamps.get(parent))
-            else {
-                break;
-            };
-            expects.push(BarrierOp::Expect {
-                path: self.entry_path(*parent_link),
-                stamp: stamp.clone(),
-            });
+            }
+            steps.push(BarrierOp::ExpectEmpty { prefix: folder });
         }
-        Ok(Some((expects, deletes)))
+        Ok(Some(steps))
     }
 
     /// Every storage key under `prefix`.
@@ -661,23 +667,105 @@ mod tests {
     async fn prepared_removal(keyspace: &Keyspace<'_>, name: &str) -> Vec<BarrierOp> {
         let key = key(name);
         let snapshot = keyspace.load(&key).await.expect("the key loads");
-        let (mut ops, deletes) = keyspace
-            .index_removal(&key)
-            .await
-            .expect("the index reads")
-            .expect("no entry vanished");
-        ops.insert(
-            0,
-            BarrierOp::Expect {
-                path: keyspace.key_id(&key).meta_path(),
-                stamp: snapshot.stamp,
-            },
+        let mut ops = vec![BarrierOp::Expect {
+            path: keyspace.key_id(&key).meta_path(),
+            stamp: snapshot.stamp,
+        }];
+        ops.extend(
+            keyspace
+                .index_removal(&key)
+                .await
+                .expect("the index reads")
+                .expect("no entry vanished"),
         );
-        ops.extend(deletes);
         ops.push(BarrierOp::Delete {
             path: keyspace.key_id(&key).meta_path(),
         });
         ops
+    }
+
+    /// The creation transaction of `name`, prepared now and committed later.
+    async fn prepared_creation(keyspace: &Keyspace<'_>, name: &str) -> Vec<BarrierOp> {
+        let key = key(name);
+        let meta = KeyMetadata::new(name, record::Timestamp::from_system(std::time::UNIX_EPOCH));
+        let mut ops = vec![BarrierOp::Expect {
+            path: keyspace.key_id(&key).meta_path(),
+            stamp: None,
+        }];
+        ops.extend(
+            keyspace
+                .index_additions(&key)
+                .await
+                .expect("the index reads"),
+        );
+        ops.push(BarrierOp::Put {
+            path: keyspace.key_id(&key).meta_path(),
+            value: record::encode(&meta),
+        });
+        ops
+    }
+
+    /// The stored frame of the index entry that lists `child` in `folder`.
+    async fn entry_frame(keyspace: &Keyspace<'_>, folder: &str, child: &str) -> Option<Stamp> {
+        let path = keyspace.entry_path(Link {
+            folder,
+            child,
+            name: "",
+        });
+        keyspace
+            .view
+            .get_stamped(&path)
+            .await
+            .expect("the entry reads")
+            .map(|(_, stamp)| stamp)
+    }
+
+    #[tokio::test]
+    async fn a_create_loses_to_a_prune_of_its_folder() {
+        let view = fresh_view().await;
+        let salt = Salt::load_or_create(&view)
+            .await
+            .expect("the salt is created");
+        let keyspace = Keyspace::new(&view, &salt);
+        create(&keyspace, "f/g/a").await;
+        let stale = prepared_creation(&keyspace, "f/g/b").await;
+        // Meanwhile the last key goes, and with it the folders `f/g/` and `f/`.
+        remove(&keyspace, "f/g/a").await;
+        assert_eq!(children(&keyspace, "").await, Vec::<String>::new());
+        assert_eq!(
+            keyspace.transact(stale).await.expect("no failure"),
+            Commit::Retry
+        );
+        create(&keyspace, "f/g/b").await;
+        assert_eq!(children(&keyspace, "").await, vec!["f/".to_owned()]);
+        assert_eq!(children(&keyspace, "f/").await, vec!["g/".to_owned()]);
+        assert_eq!(children(&keyspace, "f/g/").await, vec!["b".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn creates_in_a_folder_leave_the_folder_entries_as_they_are() {
+        let view = fresh_view().await;
+        let salt = Salt::load_or_create(&view)
+            .await
+            .expect("the salt is created");
+        let keyspace = Keyspace::new(&view, &salt);
+        create(&keyspace, "f/g/a").await;
+        let before = (
+            entry_frame(&keyspace, "", "f/").await,
+            entry_frame(&keyspace, "f/", "f/g/").await,
+        );
+        assert!(before.0.is_some() && before.1.is_some());
+        create(&keyspace, "f/g/b").await;
+        create(&keyspace, "f/g/c").await;
+        let after = (
+            entry_frame(&keyspace, "", "f/").await,
+            entry_frame(&keyspace, "f/", "f/g/").await,
+        );
+        assert_eq!(before, after, "a create rewrote an existing folder entry");
+        assert_eq!(
+            children(&keyspace, "f/g/").await,
+            vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]
+        );
     }
 
     #[tokio::test]
