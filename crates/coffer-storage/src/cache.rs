@@ -6,11 +6,13 @@
 //! a store (HA on PostgreSQL). Absent keys are cached too, so probing a key that does not exist yet
 //! (every create does) costs no storage read.
 //!
-//! Coherence: a write reaches the backend first and updates the cache after the backend answered,
-//! before the caller hears back, so a caller never reads an older value than one it was told is
-//! written. A read that missed fills the cache only if no write touched the same shard while it
-//! was reading (a per-shard generation), so a slow read can never put back a value a write
-//! replaced. A failed write drops every key it named, whatever the backend managed to do.
+//! Coherence: a write reaches the backend first and, once the backend answered and before the
+//! caller hears back, drops every key it named from the cache, so a caller never reads an older
+//! value than one it was told is written. The cache never stores what a write wrote: two writers
+//! of one key are committed in one order and answered in any order, so storing their values as
+//! they come back could leave the loser's value cached for good. A read that missed fills the
+//! cache only if no write touched the same shard while it was reading (a per-shard generation),
+//! so a slow read can never put back a value a write replaced.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -59,14 +61,7 @@ impl CachedBackend {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records what a write left at `key` (`None`: absent).
-    fn store(&self, key: &str, value: Option<&[u8]>) {
-        let mut shard = self.shard(key);
-        shard.generation += 1;
-        shard.insert(key, value.map(Arc::from));
-    }
-
-    /// Forgets `key` (its value is unknown after a failed write).
+    /// Forgets `key` after a write named it (the next read asks the backend).
     fn forget(&self, key: &str) {
         let mut shard = self.shard(key);
         shard.generation += 1;
@@ -93,24 +88,14 @@ impl Backend for CachedBackend {
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        match self.inner.put(key, value).await {
-            Ok(()) => {
-                self.store(key, Some(value));
-                Ok(())
-            }
-            Err(error) => {
-                self.forget(key);
-                Err(error)
-            }
-        }
+        let outcome = self.inner.put(key, value).await;
+        self.forget(key);
+        outcome
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         let outcome = self.inner.delete(key).await;
-        match &outcome {
-            Ok(()) => self.store(key, None),
-            Err(_) => self.forget(key),
-        }
+        self.forget(key);
         outcome
     }
 
@@ -123,29 +108,20 @@ impl Backend for CachedBackend {
     }
 
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
-        // Only what the transaction changes matters afterwards; `Expect`s leave values alone.
-        let changes: Vec<(String, Option<Vec<u8>>)> = ops
+        // Only the keys the transaction writes matter afterwards; checks leave values alone.
+        let written: Vec<String> = ops
             .iter()
-            .filter_map(|op| match op {
-                TxOp::Put { key, value } => Some((key.clone(), Some(value.clone()))),
-                TxOp::Delete { key } => Some((key.clone(), None)),
-                TxOp::Expect { .. } | TxOp::ExpectEmpty { .. } => None,
-            })
+            .filter(|op| matches!(op, TxOp::Put { .. } | TxOp::Delete { .. }))
+            .map(|op| op.key().to_owned())
             .collect();
         let outcome = self.inner.transaction(ops).await;
-        match &outcome {
-            // Later steps win, as in the backend.
-            Ok(()) => {
-                for (key, value) in &changes {
-                    self.store(key, value.as_deref());
-                }
-            }
-            // A conflict applied nothing, but any failure may have; either way, forget.
-            Err(_) => {
-                for (key, _) in &changes {
-                    self.forget(key);
-                }
-            }
+        // Applied, refused or failed half-way: the next read of each asks the backend. So does
+        // the next read of a key whose check failed, in case what the caller read came from here.
+        for key in &written {
+            self.forget(key);
+        }
+        if let Err(crate::Error::Conflict { key }) = &outcome {
+            self.forget(key);
         }
         outcome
     }
@@ -297,7 +273,8 @@ mod tests {
     async fn reads_are_served_from_memory_until_a_write_through_the_cache() {
         let (inner, cache) = cached(DEFAULT_CACHE_BYTES);
         cache.put("a", b"one").await.unwrap();
-        // Changed behind the cache's back: the cache still answers what it wrote.
+        assert_eq!(cache.get("a").await.unwrap().as_deref(), Some(&b"one"[..]));
+        // Changed behind the cache's back: the cache still answers what it read.
         inner.put("a", b"two").await.unwrap();
         assert_eq!(cache.get("a").await.unwrap().as_deref(), Some(&b"one"[..]));
         cache
@@ -308,15 +285,90 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            inner.get("a").await.unwrap().as_deref(),
-            Some(&b"three"[..])
-        );
-        assert_eq!(
             cache.get("a").await.unwrap().as_deref(),
             Some(&b"three"[..])
         );
         cache.delete("a").await.unwrap();
         assert_eq!(cache.get("a").await.unwrap(), None);
+    }
+
+    /// A backend whose writes apply at once but answer only when released, so two writes of one
+    /// key can be committed in one order and answered in the other.
+    struct Held {
+        inner: MemoryBackend,
+        hold_next: std::sync::atomic::AtomicBool,
+        release: tokio::sync::Notify,
+        applied: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl Backend for Held {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            self.inner.get(key).await
+        }
+        async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+            self.inner.put(key, value).await?;
+            if self
+                .hold_next
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                self.applied.notify_one();
+                self.release.notified().await;
+            }
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.inner.delete(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+            self.inner.list(prefix).await
+        }
+        async fn scan(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<String>> {
+            self.inner.scan(prefix, after, limit).await
+        }
+        async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
+            self.inner.transaction(ops).await
+        }
+        fn kind(&self) -> &'static str {
+            "held"
+        }
+        async fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_answered_out_of_order_leave_the_last_committed_value() {
+        let held = Arc::new(Held {
+            inner: MemoryBackend::new(),
+            hold_next: std::sync::atomic::AtomicBool::new(true),
+            release: tokio::sync::Notify::new(),
+            applied: tokio::sync::Notify::new(),
+        });
+        let cache = Arc::new(CachedBackend::new(held.clone(), DEFAULT_CACHE_BYTES));
+        let first = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.put("k", b"first").await })
+        };
+        // "first" is committed; "second" is committed after it and answered before it.
+        held.applied.notified().await;
+        cache.put("k", b"second").await.unwrap();
+        held.release.notify_one();
+        first.await.unwrap().unwrap();
+        assert_eq!(
+            held.inner.get("k").await.unwrap().as_deref(),
+            Some(&b"second"[..])
+        );
+        assert_eq!(
+            cache.get("k").await.unwrap().as_deref(),
+            Some(&b"second"[..]),
+            "the cache answers the value committed last"
+        );
     }
 
     #[tokio::test]
@@ -351,6 +403,7 @@ mod tests {
         let (_, cache) = cached(budget);
         for i in 0..2000 {
             cache.put(&format!("key/{i}"), &[7u8; 100]).await.unwrap();
+            cache.get(&format!("key/{i}")).await.unwrap();
         }
         let (bytes, entries): (usize, usize) = cache
             .shards

@@ -614,9 +614,16 @@ mod tests {
 
     /// A view of a fresh unsealed barrier over memory, and a keyspace salt for it.
     async fn fresh_view() -> View {
+        view_over(coffer_storage::Storage::new(
+            coffer_storage::memory::MemoryBackend::new(),
+        ))
+        .await
+    }
+
+    /// A view of a fresh unsealed barrier over `storage`.
+    async fn view_over(storage: coffer_storage::Storage) -> View {
         use std::sync::Arc;
 
-        let storage = coffer_storage::Storage::new(coffer_storage::memory::MemoryBackend::new());
         let barrier = Arc::new(coffer_barrier::Barrier::new(storage));
         let root = coffer_barrier::RootKey::generate().expect("the system random generator works");
         barrier
@@ -812,6 +819,34 @@ mod tests {
         remove(&keyspace, "f/b").await;
         assert_eq!(children(&keyspace, "f/").await, Vec::<String>::new());
         assert_eq!(children(&keyspace, "").await, vec!["top".to_owned()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creates_in_a_new_folder_all_land_through_the_read_cache() {
+        let storage = coffer_storage::Storage::new(coffer_storage::memory::MemoryBackend::new())
+            .with_read_cache(coffer_storage::cache::DEFAULT_CACHE_BYTES);
+        let view = std::sync::Arc::new(view_over(storage).await);
+        let salt = std::sync::Arc::new(
+            Salt::load_or_create(&view)
+                .await
+                .expect("the salt is created"),
+        );
+        for round in 0..2 {
+            let mut tasks = Vec::new();
+            for n in 0..32 {
+                let (view, salt) = (view.clone(), salt.clone());
+                tasks.push(tokio::spawn(async move {
+                    let keyspace = Keyspace::new(&view, &salt);
+                    create(&keyspace, &format!("new/folder/k{round}-{n:02}")).await;
+                }));
+            }
+            for task in tasks {
+                task.await.expect("every create lands");
+            }
+        }
+        let keyspace = Keyspace::new(&view, &salt);
+        assert_eq!(children(&keyspace, "new/folder/").await.len(), 64);
+        assert_eq!(children(&keyspace, "").await, vec!["new/".to_owned()]);
     }
 
     #[tokio::test]
