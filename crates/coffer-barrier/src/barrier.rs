@@ -306,6 +306,28 @@ impl Barrier {
         Ok(self.storage.scan(prefix, after, limit).await?)
     }
 
+    /// The full paths under `prefix`, after `after`, at most `limit`, each with its decrypted
+    /// value (see [`coffer_storage::Backend::scan_records`]).
+    pub async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>> {
+        let state = self.unsealed()?;
+        let stored = self.storage.scan_records(prefix, after, limit).await?;
+        let mut records = Vec::with_capacity(stored.len());
+        for (path, frame) in stored {
+            // The keyring lives beside data under its own key; it is never handed out.
+            if check_data_path(&path).is_err() {
+                continue;
+            }
+            let value = decrypt(&state.keyring, &path, &frame)?;
+            records.push((path, value));
+        }
+        Ok(records)
+    }
+
     /// Applies `ops` atomically: all of them, or none and [`Error::Conflict`] when an `Expect`
     /// does not hold.
     pub async fn transaction(&self, ops: Vec<BarrierOp>) -> Result<()> {

@@ -87,6 +87,29 @@ impl View {
             .collect())
     }
 
+    /// See [`Barrier::scan_records`]; `prefix` and `after` are relative to the view, and so are
+    /// the returned paths.
+    pub async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>> {
+        let full = self.folder(prefix)?;
+        let after = after.map(|a| self.folder(a)).transpose()?;
+        let records = self
+            .barrier
+            .scan_records(&full, after.as_deref(), limit)
+            .await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(path, value)| {
+                path.strip_prefix(&self.prefix)
+                    .map(|relative| (relative.to_owned(), value))
+            })
+            .collect())
+    }
+
     /// See [`Barrier::transaction`]; every path is relative to the view.
     pub async fn transaction(&self, ops: Vec<BarrierOp>) -> Result<()> {
         self.barrier.ensure_unsealed()?;

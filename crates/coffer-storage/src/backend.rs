@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::ha::HaBackend;
 
+/// A stored record: its key and its value.
+pub type Record = (String, Vec<u8>);
+
 /// One step of an atomic transaction.
 ///
 /// A transaction is a list of steps applied all-or-nothing, in order: if any `Expect` or
@@ -96,6 +99,15 @@ pub trait Backend: Send + Sync + 'static {
     /// in byte order, at most `limit` of them. Used for recursive listing, reaping and migration.
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
 
+    /// What [`Backend::scan`] finds, each key with its value: one read for a whole range (a
+    /// folder index, say) instead of a read per key.
+    async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>>;
+
     /// Applies `ops` atomically and durably, or nothing at all.
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()>;
 
@@ -181,6 +193,16 @@ impl Storage {
         limit: usize,
     ) -> Result<Vec<String>> {
         self.backend.scan(prefix, after, limit).await
+    }
+
+    /// See [`Backend::scan_records`].
+    pub async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        self.backend.scan_records(prefix, after, limit).await
     }
 
     /// See [`Backend::transaction`].

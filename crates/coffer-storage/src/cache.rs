@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::{Backend, Result, TxOp};
+use crate::{Backend, Record, Result, TxOp};
 
 /// The default budget: enough for tens of thousands of small records.
 pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
@@ -105,6 +105,16 @@ impl Backend for CachedBackend {
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.inner.scan(prefix, after, limit).await
+    }
+
+    /// Read from the backend in one go; a range read neither consults nor fills the cache.
+    async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        self.inner.scan_records(prefix, after, limit).await
     }
 
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
@@ -330,6 +340,14 @@ mod tests {
             limit: usize,
         ) -> Result<Vec<String>> {
             self.inner.scan(prefix, after, limit).await
+        }
+        async fn scan_records(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<Record>> {
+            self.inner.scan_records(prefix, after, limit).await
         }
         async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
             self.inner.transaction(ops).await

@@ -17,7 +17,7 @@ mod postgres_tls;
 pub mod sqlite;
 pub mod testing;
 
-pub use backend::{Backend, Storage, TxOp};
+pub use backend::{Backend, Record, Storage, TxOp};
 pub use error::{Error, Result};
 pub use ha::{ChangeClassifier, HaBackend, HaLeader, HaNode};
 pub use key::MAX_KEY_BYTES;

@@ -8,7 +8,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use crate::key::{self, Child};
-use crate::{Backend, Error, Result, TxOp};
+use crate::{Backend, Error, Record, Result, TxOp};
 
 /// A [`Backend`] that keeps every record in process memory. Kind `"inmem"`.
 #[derive(Debug, Default)]
@@ -96,6 +96,26 @@ impl Backend for MemoryBackend {
             .take_while(|stored| stored.starts_with(prefix))
             .take(limit)
             .cloned()
+            .collect())
+    }
+
+    async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        key::validate_fragment(prefix)?;
+        if let Some(after) = after {
+            key::validate_fragment(after)?;
+        }
+        let start = key::scan_start(prefix, after);
+        let records = self.read();
+        Ok(records
+            .range::<str, _>((Bound::Included(start.as_str()), Bound::Unbounded))
+            .take_while(|(stored, _)| stored.starts_with(prefix))
+            .take(limit)
+            .map(|(stored, value)| (stored.clone(), value.clone()))
             .collect())
     }
 

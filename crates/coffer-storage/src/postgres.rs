@@ -37,7 +37,7 @@ use tokio_postgres::config::{Host, SslMode};
 use crate::error::chain;
 use crate::key::{self, Child};
 use crate::postgres_tls::{self, Verify};
-use crate::{Backend, ChangeClassifier, Error, HaBackend, HaLeader, HaNode, Result, TxOp};
+use crate::{Backend, ChangeClassifier, Error, HaBackend, HaLeader, HaNode, Record, Result, TxOp};
 
 mod commit;
 
@@ -307,6 +307,37 @@ impl Backend for PostgresBackend {
             .await
     }
 
+    async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        key::validate_fragment(prefix)?;
+        if let Some(after) = after {
+            key::validate_fragment(after)?;
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = key::scan_start(prefix, after);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.db.client().await?;
+        let rows = match key::upper_bound(prefix) {
+            Some(upper) => {
+                let statement = client.prepare_cached(&self.db.sql.records_between).await?;
+                client.query(&statement, &[&start, &upper, &limit]).await?
+            }
+            None => {
+                let statement = client.prepare_cached(&self.db.sql.records_from).await?;
+                client.query(&statement, &[&start, &limit]).await?
+            }
+        };
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
         for op in &ops {
             op.validate()?;
@@ -425,6 +456,10 @@ struct Sql {
     keys_from: String,
     /// Keys in `[$1, $2)`, at most `$3`, in byte order.
     keys_between: String,
+    /// Records (key, value) from `$1` on, at most `$2`, in byte order.
+    records_from: String,
+    /// Records (key, value) in `[$1, $2)`, at most `$3`, in byte order.
+    records_between: String,
     /// One key per child of the prefix `$1` (no upper bound: the prefix is empty).
     children_from: String,
     /// One key per child of the prefix `$1`, below the bound `$2`.
@@ -480,6 +515,13 @@ impl Sql {
             keys_from: format!("SELECT key FROM {table} WHERE key >= $1 ORDER BY key LIMIT $2"),
             keys_between: format!(
                 "SELECT key FROM {table} WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3"
+            ),
+            records_from: format!(
+                "SELECT key, value FROM {table} WHERE key >= $1 ORDER BY key LIMIT $2"
+            ),
+            records_between: format!(
+                "SELECT key, value FROM {table} \
+                 WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3"
             ),
             children_from: children(""),
             children_between: children(" AND key < $2"),

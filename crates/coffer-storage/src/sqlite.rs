@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::key::{self, Child};
-use crate::{Backend, Error, Result, TxOp};
+use crate::{Backend, Error, Record, Result, TxOp};
 
 /// Where to open a SQLite store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +194,30 @@ impl Backend for SqliteBackend {
         .await
     }
 
+    async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        key::validate_fragment(prefix)?;
+        if let Some(after) = after {
+            key::validate_fragment(after)?;
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = key::scan_start(prefix, after);
+        let prefix = prefix.to_owned();
+        self.read(|reply| ReadRequest::ScanRecords {
+            prefix,
+            start,
+            limit,
+            reply,
+        })
+        .await
+    }
+
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
         if ops.is_empty() {
             return Ok(());
@@ -244,6 +268,12 @@ mod sql {
     /// Keys in `[?1, ?2)`, at most `?3`.
     pub(super) const KEYS_BETWEEN: &str =
         "SELECT key FROM coffer_kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3";
+    /// Records (key, value) from `?1` on, at most `?2`.
+    pub(super) const RECORDS_FROM: &str =
+        "SELECT key, value FROM coffer_kv WHERE key >= ?1 ORDER BY key LIMIT ?2";
+    /// Records (key, value) in `[?1, ?2)`, at most `?3`.
+    pub(super) const RECORDS_BETWEEN: &str =
+        "SELECT key, value FROM coffer_kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3";
     pub(super) const BEGIN: &str = "BEGIN IMMEDIATE";
     pub(super) const COMMIT: &str = "COMMIT";
     pub(super) const ROLLBACK: &str = "ROLLBACK";
@@ -296,6 +326,12 @@ enum ReadRequest {
         start: String,
         limit: usize,
         reply: oneshot::Sender<Result<Vec<String>>>,
+    },
+    ScanRecords {
+        prefix: String,
+        start: String,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Record>>>,
     },
 }
 
@@ -607,6 +643,15 @@ impl Reader {
                 let scanned = self.scan(&prefix, &start, limit);
                 let _ = reply.send(scanned.map_err(|source| self.error(source)));
             }
+            ReadRequest::ScanRecords {
+                prefix,
+                start,
+                limit,
+                reply,
+            } => {
+                let scanned = self.scan_records(&prefix, &start, limit);
+                let _ = reply.send(scanned.map_err(|source| self.error(source)));
+            }
         }
     }
 
@@ -661,6 +706,28 @@ impl Reader {
                 .connection
                 .prepare_cached(sql::KEYS_FROM)?
                 .query_map(params![start, limit], |row| row.get(0))?
+                .collect(),
+        }
+    }
+
+    fn scan_records(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Record>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let record = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
+        match key::upper_bound(prefix) {
+            Some(upper) => self
+                .connection
+                .prepare_cached(sql::RECORDS_BETWEEN)?
+                .query_map(params![start, upper, limit], record)?
+                .collect(),
+            None => self
+                .connection
+                .prepare_cached(sql::RECORDS_FROM)?
+                .query_map(params![start, limit], record)?
                 .collect(),
         }
     }

@@ -142,16 +142,46 @@ pub async fn exercise_scan(storage: &Storage) {
         "[{}] test setup: k10..k19 and k1/nested/deep",
         probe.kind
     );
-    probe.assert_scan(&probe.key("k1"), None, 100, &tens).await;
-    probe
-        .assert_scan(&probe.key("missing"), None, 100, &[])
-        .await;
+    let (tens_prefix, missing) = (probe.key("k1"), probe.key("missing"));
+    probe.assert_scan(&tens_prefix, None, 100, &tens).await;
+    probe.assert_scan(&missing, None, 100, &[]).await;
 
     for page_size in [1, 4, 7, 100] {
         let paged = probe.scan_all(&probe.base, page_size).await;
         assert_eq!(
             paged, all,
             "[{}] paging through scan with limit {page_size}",
+            probe.kind
+        );
+    }
+
+    // `scan_records` finds what `scan` finds, each key with its value.
+    for (n, key) in all.iter().enumerate() {
+        probe.put(key, format!("value {n}").as_bytes()).await;
+    }
+    let cases: [(&str, Option<&str>, usize); 5] = [
+        (&probe.base, None, 1000),
+        (&probe.base, Some(&all[9]), 3),
+        (&tens_prefix, None, 100),
+        (&probe.base, None, 0),
+        (&missing, None, 10),
+    ];
+    for (prefix, after, limit) in cases {
+        let keys = probe.scan(prefix, after, limit).await;
+        let records = match storage.scan_records(prefix, after, limit).await {
+            Ok(records) => records,
+            Err(error) => panic!("[{}] scan_records({prefix:?}) failed: {error}", probe.kind),
+        };
+        let expected: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|key| {
+                let n = all.iter().position(|k| k == key).unwrap_or(usize::MAX);
+                (key.clone(), format!("value {n}").into_bytes())
+            })
+            .collect();
+        assert_eq!(
+            records, expected,
+            "[{}] scan_records({prefix:?}, {after:?}, {limit}) against scan and the values",
             probe.kind
         );
     }

@@ -49,6 +49,9 @@ const SALT_LEN: usize = 32;
 /// How many storage keys one scan page returns.
 const SCAN_PAGE: usize = 256;
 
+/// How many folder index entries (key and value, ~160 bytes each) one read of a listing takes.
+const INDEX_PAGE: usize = 1024;
+
 /// A key's name below the mount (`app/db`): not empty and not ending with `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyName(String);
@@ -315,20 +318,17 @@ impl<'a> Keyspace<'a> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<MetadataPage> {
-        let paths = self
+        let stored = self
             .view
-            .scan(META_PREFIX, after, limit)
+            .scan_records(META_PREFIX, after, limit)
             .await
             .map_err(barrier_error)?;
-        let mut records = Vec::with_capacity(paths.len());
-        for path in &paths {
-            // A key removed between the scan and the read is simply gone.
-            if let Some(bytes) = self.view.get(path).await.map_err(barrier_error)? {
-                records.push(record::decode(path, &bytes)?);
-            }
+        let mut records = Vec::with_capacity(stored.len());
+        for (path, bytes) in &stored {
+            records.push(record::decode(path, bytes)?);
         }
-        let next = (paths.len() == limit)
-            .then(|| paths.last().cloned())
+        let next = (stored.len() == limit)
+            .then(|| stored.last().map(|(path, _)| path.clone()))
             .flatten();
         Ok(MetadataPage { records, next })
     }
@@ -425,18 +425,29 @@ impl<'a> Keyspace<'a> {
     }
 
     /// The names in `folder` (`db`, `sub/`), sorted; empty when the folder does not exist.
+    ///
+    /// The folder's entries are read a page of [`INDEX_PAGE`] records at a time, each page one
+    /// storage read, rather than one read per entry.
     pub(crate) async fn children(&self, folder: &Folder) -> Result<Vec<String>> {
         let prefix = self.dir_prefix(folder.as_str());
-        let ids = self.view.list(&prefix).await.map_err(barrier_error)?;
-        let mut names = Vec::with_capacity(ids.len());
-        for id in ids.iter().filter(|id| !id.ends_with('/')) {
-            let path = format!("{prefix}{id}");
-            // An entry removed since the listing is simply gone.
-            if let Some(bytes) = self.view.get(&path).await.map_err(barrier_error)? {
-                names.push(record::decode_text(&path, &bytes)?);
+        let mut names = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .view
+                .scan_records(&prefix, after.as_deref(), INDEX_PAGE)
+                .await
+                .map_err(barrier_error)?;
+            let done = page.len() < INDEX_PAGE;
+            for (path, bytes) in &page {
+                names.push(record::decode_text(path, bytes)?);
+            }
+            after = page.into_iter().next_back().map(|(path, _)| path);
+            if done || after.is_none() {
+                break;
             }
         }
-        names.sort();
+        names.sort_unstable();
         names.dedup();
         Ok(names)
     }
