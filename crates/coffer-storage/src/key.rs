@@ -63,6 +63,16 @@ fn next_char(c: char) -> Option<char> {
     None
 }
 
+/// Checks a scan's `prefix` and `after` cursor and returns the key it starts from (see
+/// [`scan_start`]).
+pub(crate) fn scan_from(prefix: &str, after: Option<&str>) -> Result<String> {
+    validate_fragment(prefix)?;
+    if let Some(after) = after {
+        validate_fragment(after)?;
+    }
+    Ok(scan_start(prefix, after))
+}
+
 /// The smallest key that is at least `prefix` and strictly greater than `after`.
 ///
 /// Keys never contain NUL, so the smallest key greater than `after` is `after + "\u{1}"`.

@@ -84,11 +84,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        key::validate_fragment(prefix)?;
-        if let Some(after) = after {
-            key::validate_fragment(after)?;
-        }
-        let start = key::scan_start(prefix, after);
+        let start = key::scan_from(prefix, after)?;
         let records = self.read();
         Ok(records
             .range::<str, _>((Bound::Included(start.as_str()), Bound::Unbounded))
@@ -105,11 +101,7 @@ impl Backend for MemoryBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Record>> {
-        key::validate_fragment(prefix)?;
-        if let Some(after) = after {
-            key::validate_fragment(after)?;
-        }
-        let start = key::scan_start(prefix, after);
+        let start = key::scan_from(prefix, after)?;
         let records = self.read();
         Ok(records
             .range::<str, _>((Bound::Included(start.as_str()), Bound::Unbounded))

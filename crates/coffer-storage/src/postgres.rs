@@ -294,14 +294,10 @@ impl Backend for PostgresBackend {
     }
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        key::validate_fragment(prefix)?;
-        if let Some(after) = after {
-            key::validate_fragment(after)?;
-        }
+        let start = key::scan_from(prefix, after)?;
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let start = key::scan_start(prefix, after);
         self.db
             .keys(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
             .await
@@ -313,14 +309,10 @@ impl Backend for PostgresBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Record>> {
-        key::validate_fragment(prefix)?;
-        if let Some(after) = after {
-            key::validate_fragment(after)?;
-        }
+        let start = key::scan_from(prefix, after)?;
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let start = key::scan_start(prefix, after);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.db.client().await?;
         let rows = match key::upper_bound(prefix) {

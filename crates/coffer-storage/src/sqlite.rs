@@ -176,14 +176,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        key::validate_fragment(prefix)?;
-        if let Some(after) = after {
-            key::validate_fragment(after)?;
-        }
+        let start = key::scan_from(prefix, after)?;
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let start = key::scan_start(prefix, after);
         let prefix = prefix.to_owned();
         self.read(|reply| ReadRequest::Scan {
             prefix,
@@ -200,14 +196,10 @@ impl Backend for SqliteBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Record>> {
-        key::validate_fragment(prefix)?;
-        if let Some(after) = after {
-            key::validate_fragment(after)?;
-        }
+        let start = key::scan_from(prefix, after)?;
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let start = key::scan_start(prefix, after);
         let prefix = prefix.to_owned();
         self.read(|reply| ReadRequest::ScanRecords {
             prefix,
