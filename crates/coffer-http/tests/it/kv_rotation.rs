@@ -25,6 +25,12 @@ async fn node_with_kv(dir: &tempfile::TempDir) -> (Node, std::path::PathBuf) {
         .send("PUT", "/v1/sys/audit/file", Some(&node.root), Some(device))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    mount_kv(&node).await;
+    (node, log)
+}
+
+/// Mounts KV version 2 at `secret/`.
+async fn mount_kv(node: &Node) {
     let (status, _, body) = node
         .send(
             "POST",
@@ -34,7 +40,6 @@ async fn node_with_kv(dir: &tempfile::TempDir) -> (Node, std::path::PathBuf) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    (node, log)
 }
 
 /// Writes a new version of `path` holding `data`.
@@ -507,15 +512,7 @@ fn assert_generated(value: &str, length: usize) {
 async fn issue_9_reminder_pass_lets_requests_run_between_pages() {
     // No audit device: its writer would make the read wait on another thread.
     let node = Node::unsealed().await;
-    let (status, _, body) = node
-        .send(
-            "POST",
-            "/v1/sys/mounts/secret",
-            Some(&node.root),
-            Some(json!({"type": "kv-v2"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    mount_kv(&node).await;
     // Several pages of secrets, none of them with rotation metadata.
     for n in 0..1_200 {
         write(&node, &format!("many/k{n}"), json!({ "value": "v" })).await;

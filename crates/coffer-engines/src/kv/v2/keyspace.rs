@@ -623,7 +623,16 @@ mod tests {
         assert_eq!(id.meta_path(), "meta/ab");
     }
 
-    /// A view of a fresh unsealed barrier over memory, and a keyspace salt for it.
+    /// A fresh view and its key salt, for a [`Keyspace`].
+    async fn fresh_view_and_salt() -> (View, Salt) {
+        let view = fresh_view().await;
+        let salt = Salt::load_or_create(&view)
+            .await
+            .expect("the salt is created");
+        (view, salt)
+    }
+
+    /// A view of a fresh unsealed barrier over memory.
     async fn fresh_view() -> View {
         view_over(coffer_storage::Storage::new(
             coffer_storage::memory::MemoryBackend::new(),
@@ -740,10 +749,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_create_loses_to_a_prune_of_its_folder() {
-        let view = fresh_view().await;
-        let salt = Salt::load_or_create(&view)
-            .await
-            .expect("the salt is created");
+        let (view, salt) = fresh_view_and_salt().await;
         let keyspace = Keyspace::new(&view, &salt);
         create(&keyspace, "f/g/a").await;
         let stale = prepared_creation(&keyspace, "f/g/b").await;
@@ -762,10 +768,7 @@ mod tests {
 
     #[tokio::test]
     async fn creates_in_a_folder_leave_the_folder_entries_as_they_are() {
-        let view = fresh_view().await;
-        let salt = Salt::load_or_create(&view)
-            .await
-            .expect("the salt is created");
+        let (view, salt) = fresh_view_and_salt().await;
         let keyspace = Keyspace::new(&view, &salt);
         create(&keyspace, "f/g/a").await;
         let before = (
@@ -788,10 +791,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_prune_loses_to_a_create_in_the_folder_it_empties() {
-        let view = fresh_view().await;
-        let salt = Salt::load_or_create(&view)
-            .await
-            .expect("the salt is created");
+        let (view, salt) = fresh_view_and_salt().await;
         let keyspace = Keyspace::new(&view, &salt);
         create(&keyspace, "f/g/a").await;
         let stale = prepared_removal(&keyspace, "f/g/a").await;
@@ -808,10 +808,7 @@ mod tests {
 
     #[tokio::test]
     async fn removing_the_last_two_children_at_once_prunes_the_folder() {
-        let view = fresh_view().await;
-        let salt = Salt::load_or_create(&view)
-            .await
-            .expect("the salt is created");
+        let (view, salt) = fresh_view_and_salt().await;
         let keyspace = Keyspace::new(&view, &salt);
         create(&keyspace, "f/a").await;
         create(&keyspace, "f/b").await;
