@@ -224,21 +224,59 @@ impl Database {
         i64::from_ne_bytes(hash.to_ne_bytes())
     }
 
+    /// The keys under `prefix` from `start` on, at most `limit`, in key order.
     async fn keys(&self, start: &str, prefix: &str, limit: i64) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let rows = match key::upper_bound(prefix) {
-            Some(upper) => {
-                let statement = client.prepare_cached(&self.sql.keys_between).await?;
-                client.query(&statement, &[&start, &upper, &limit]).await?
-            }
-            None => {
-                let statement = client.prepare_cached(&self.sql.keys_from).await?;
-                client.query(&statement, &[&start, &limit]).await?
-            }
-        };
+        let rows = self
+            .range(
+                &self.sql.keys_from,
+                &self.sql.keys_between,
+                start,
+                prefix,
+                limit,
+            )
+            .await?;
         rows.iter()
             .map(|row| row.try_get::<_, String>(0).map_err(Error::from))
             .collect()
+    }
+
+    /// The records (key and value) under `prefix` from `start` on, at most `limit`, in key order.
+    async fn records(&self, start: &str, prefix: &str, limit: i64) -> Result<Vec<Record>> {
+        let rows = self
+            .range(
+                &self.sql.records_from,
+                &self.sql.records_between,
+                start,
+                prefix,
+                limit,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    /// Runs a range query under `prefix` from `start` on: `between` (`$1`, `$2`, `$3`: start,
+    /// the prefix's upper bound, limit) or, for a prefix without one, `from` (`$1`, `$2`).
+    async fn range(
+        &self,
+        from: &str,
+        between: &str,
+        start: &str,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let client = self.client().await?;
+        Ok(match key::upper_bound(prefix) {
+            Some(upper) => {
+                let statement = client.prepare_cached(between).await?;
+                client.query(&statement, &[&start, &upper, &limit]).await?
+            }
+            None => {
+                let statement = client.prepare_cached(from).await?;
+                client.query(&statement, &[&start, &limit]).await?
+            }
+        })
     }
 }
 
@@ -313,21 +351,9 @@ impl Backend for PostgresBackend {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let client = self.db.client().await?;
-        let rows = match key::upper_bound(prefix) {
-            Some(upper) => {
-                let statement = client.prepare_cached(&self.db.sql.records_between).await?;
-                client.query(&statement, &[&start, &upper, &limit]).await?
-            }
-            None => {
-                let statement = client.prepare_cached(&self.db.sql.records_from).await?;
-                client.query(&statement, &[&start, &limit]).await?
-            }
-        };
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect()
+        self.db
+            .records(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
     }
 
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {

@@ -687,19 +687,14 @@ impl Reader {
     }
 
     fn scan(&self, prefix: &str, start: &str, limit: usize) -> rusqlite::Result<Vec<String>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match key::upper_bound(prefix) {
-            Some(upper) => self
-                .connection
-                .prepare_cached(sql::KEYS_BETWEEN)?
-                .query_map(params![start, upper, limit], |row| row.get(0))?
-                .collect(),
-            None => self
-                .connection
-                .prepare_cached(sql::KEYS_FROM)?
-                .query_map(params![start, limit], |row| row.get(0))?
-                .collect(),
-        }
+        self.range(
+            sql::KEYS_FROM,
+            sql::KEYS_BETWEEN,
+            prefix,
+            start,
+            limit,
+            |row| row.get(0),
+        )
     }
 
     fn scan_records(
@@ -708,18 +703,38 @@ impl Reader {
         start: &str,
         limit: usize,
     ) -> rusqlite::Result<Vec<Record>> {
+        self.range(
+            sql::RECORDS_FROM,
+            sql::RECORDS_BETWEEN,
+            prefix,
+            start,
+            limit,
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+    }
+
+    /// Runs a range query under `prefix` from `start` on: `between` (`?1`, `?2`, `?3`: start,
+    /// the prefix's upper bound, limit) or, for a prefix without one, `from` (`?1`, `?2`).
+    fn range<T>(
+        &self,
+        from: &str,
+        between: &str,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let record = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
         match key::upper_bound(prefix) {
             Some(upper) => self
                 .connection
-                .prepare_cached(sql::RECORDS_BETWEEN)?
-                .query_map(params![start, upper, limit], record)?
+                .prepare_cached(between)?
+                .query_map(params![start, upper, limit], row)?
                 .collect(),
             None => self
                 .connection
-                .prepare_cached(sql::RECORDS_FROM)?
-                .query_map(params![start, limit], record)?
+                .prepare_cached(from)?
+                .query_map(params![start, limit], row)?
                 .collect(),
         }
     }
