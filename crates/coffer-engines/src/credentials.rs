@@ -10,7 +10,9 @@
 //! `POST|LIST <name>/lease` · `GET <name>/lease/<id>`.
 //!
 //! Writes to one credential are serialized by a striped lock, so `maxLeases`, rotation and the
-//! destruction of old values never race.
+//! destruction of old values never race. Lease issues share it: many agents leasing one
+//! credential commit together (one group commit, not one each), and a change to the credential
+//! waits for the issues in flight. An issue counting against `maxLeases` takes it alone.
 
 mod dblogin;
 mod leasing;
@@ -30,7 +32,7 @@ use coffer_core::request::{Operation, Reply, Response};
 use coffer_core::{Error, Result};
 use coffer_credentials::{CredentialType, SecretValue};
 use serde_json::{Map, Value, json};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{RwLock, RwLockWriteGuard};
 
 use crate::barrier_error;
 use policy::{CredentialPolicy, TenantDefaults};
@@ -73,13 +75,13 @@ impl EngineFactory for CredentialsFactory {
 
 /// One mount's credentials engine.
 pub struct CredentialsEngine {
-    locks: Vec<Mutex<()>>,
+    locks: Vec<RwLock<()>>,
 }
 
 impl Default for CredentialsEngine {
     fn default() -> Self {
         CredentialsEngine {
-            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
         }
     }
 }
@@ -115,12 +117,45 @@ fn route(path: &str) -> Result<Route<'_>> {
 }
 
 impl CredentialsEngine {
-    async fn lock(&self, name: &str) -> MutexGuard<'_, ()> {
+    /// The lock stripe of credential `name`.
+    fn stripe(&self, name: &str) -> &RwLock<()> {
         let mut hash: usize = 5381;
         for byte in name.bytes() {
             hash = hash.wrapping_mul(33) ^ usize::from(byte);
         }
-        self.locks[hash % LOCK_STRIPES].lock().await
+        &self.locks[hash % LOCK_STRIPES]
+    }
+
+    /// Holds credential `name`'s lock alone.
+    async fn lock(&self, name: &str) -> RwLockWriteGuard<'_, ()> {
+        self.stripe(name).write().await
+    }
+
+    /// Issues a lease under the credential's shared lock, or alone when it counts `maxLeases`.
+    async fn issue_lease(
+        &self,
+        name: &str,
+        request: &EngineRequest<'_>,
+        storage: &View,
+    ) -> Result<Reply> {
+        let stripe = self.stripe(name);
+        let mut hold = leasing::Hold::Shared;
+        loop {
+            let issued = match hold {
+                leasing::Hold::Shared => {
+                    let _shared = stripe.read().await;
+                    leasing::issue(name, request, storage, hold).await?
+                }
+                leasing::Hold::Exclusive => {
+                    let _alone = stripe.write().await;
+                    leasing::issue(name, request, storage, hold).await?
+                }
+            };
+            match issued {
+                Some(reply) => return Ok(reply),
+                None => hold = leasing::Hold::Exclusive,
+            }
+        }
     }
 
     async fn create(
@@ -642,8 +677,7 @@ impl Engine for CredentialsEngine {
                 self.versions(name, &request, storage).await
             }
             Route::Action(name, "lease") if write => {
-                let _guard = self.lock(name).await;
-                leasing::issue(name, &request, storage).await
+                self.issue_lease(name, &request, storage).await
             }
             Route::Action(name, "lease") if matches!(op, Operation::List | Operation::Read) => {
                 leasing::list(name, &request).await

@@ -88,11 +88,24 @@ fn holder(request: &EngineRequest<'_>) -> Result<(Identity, Option<String>)> {
 
 /// `POST <name>/lease`: issues a lease on the current version. The caller holds the
 /// credential's lock.
+/// How the caller holds the credential's lock while a lease is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hold {
+    /// Beside other issues of the same credential; changes to the credential wait.
+    Shared,
+    /// Alone, as counting the active leases against `maxLeases` before adding one needs.
+    Exclusive,
+}
+
+/// Issues a lease on credential `name`. Under [`Hold::Shared`] a credential (or tenant) with a
+/// `maxLeases` limit gets `None` and nothing is written: issue again under
+/// [`Hold::Exclusive`], which never answers `None`.
 pub(super) async fn issue(
     name: &str,
     request: &EngineRequest<'_>,
     storage: &View,
-) -> Result<Reply> {
+    hold: Hold,
+) -> Result<Option<Reply>> {
     let data = request.data;
     refuse_unknown_fields(
         data,
@@ -145,6 +158,9 @@ pub(super) async fn issue(
     let tenant = record::load_config(storage).await?;
     let scope = scope(request)?;
     if let Some(limit) = max_leases(&credential.policy, &tenant) {
+        if hold == Hold::Shared {
+            return Ok(None);
+        }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let now = request.now;
         let active = scope
@@ -193,7 +209,7 @@ pub(super) async fn issue(
         warnings.push(format!("the credential's value expired at {expiry}"));
     }
     let data = lease_data(name, &lease, &value, include_passphrase, request.now);
-    Ok(Reply::ok(Response {
+    Ok(Some(Reply::ok(Response {
         data: Some(data),
         warnings,
         lease: Some(LeaseGrant {
@@ -204,7 +220,7 @@ pub(super) async fn issue(
             purpose: lease.purpose.clone(),
         }),
         ..Response::default()
-    }))
+    })))
 }
 
 fn lease_data(

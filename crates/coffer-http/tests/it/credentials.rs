@@ -4,12 +4,19 @@
 //! precedence and capping, renew cap, expiry, `maxLeases`, `allowedIdentities`, identity
 //! spoofing), zero-downtime rotation, revocation, the kill switch, and bad input writing nothing.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::http::StatusCode;
+use coffer_storage::memory::MemoryBackend;
+use coffer_storage::{Backend, Record, Storage, TxOp};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
-use crate::support::{Node, is_uuid, json_of, request, send_request, snapshot};
+use crate::support::{Node, is_uuid, json_of, request, send, send_request, snapshot};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -1035,4 +1042,178 @@ async fn issue_6_lease_audit_records_carry_identity_and_purpose_never_the_value(
             .is_some_and(|v| v.starts_with("hmac-sha256:")),
         "{response}"
     );
+}
+
+/// Memory storage whose next transaction, once armed, waits for `release` before it is applied:
+/// a commit in flight, not yet visible and not yet acknowledged.
+#[derive(Default)]
+struct HeldCommit {
+    inner: MemoryBackend,
+    armed: AtomicBool,
+    entered: Notify,
+    release: Notify,
+}
+
+#[async_trait]
+impl Backend for HeldCommit {
+    async fn get(&self, key: &str) -> coffer_storage::Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> coffer_storage::Result<()> {
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> coffer_storage::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> coffer_storage::Result<Vec<String>> {
+        self.inner.list(prefix).await
+    }
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> coffer_storage::Result<Vec<String>> {
+        self.inner.scan(prefix, after, limit).await
+    }
+    async fn scan_records(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> coffer_storage::Result<Vec<Record>> {
+        self.inner.scan_records(prefix, after, limit).await
+    }
+    async fn transaction(&self, ops: Vec<TxOp>) -> coffer_storage::Result<()> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.transaction(ops).await
+    }
+    fn kind(&self) -> &'static str {
+        "held"
+    }
+    async fn close(&self) -> coffer_storage::Result<()> {
+        Ok(())
+    }
+}
+
+/// A node over [`HeldCommit`] storage, and that storage.
+async fn node_with_held_commits() -> (Node, Arc<HeldCommit>) {
+    let held = Arc::new(HeldCommit::default());
+    let node = Node::unsealed_over(Storage::from_arc(held.clone())).await;
+    (node, held)
+}
+
+/// Sends `POST /v1/credentials/<path>` with `token` on a task of its own.
+fn spawn_post(node: &Node, token: &str, path: &str) -> JoinHandle<(StatusCode, Value)> {
+    let app = node.app.clone();
+    let (token, path) = (token.to_owned(), format!("/v1/credentials/{path}"));
+    tokio::spawn(async move {
+        let (status, _, reply) = send(&app, "POST", &path, Some(&token), Some(json!({}))).await;
+        (status, reply)
+    })
+}
+
+/// Gives the tasks spawned on this (single-threaded) runtime every chance to run.
+async fn let_others_run() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn issue_9_leases_of_one_credential_do_not_wait_for_each_others_commit() {
+    let (node, held) = node_with_held_commits().await;
+    let root = node.root.clone();
+    create(
+        &node,
+        &root,
+        "shared",
+        json!({"type": "api-key", "value": "sk-live-0123456789abcdef"}),
+    )
+    .await;
+
+    // One agent's lease is being committed while another agent asks for one.
+    held.armed.store(true, Ordering::SeqCst);
+    let first = spawn_post(&node, &root, "shared/lease");
+    held.entered.notified().await;
+    let second = tokio::time::timeout(
+        Duration::from_secs(60),
+        lease(&node, &root, "shared", json!({"identity": "agent:b"})),
+    )
+    .await
+    .expect("the second lease does not wait for the first one's commit");
+    assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+    held.release.notify_one();
+    let (status, first) = first.await.expect("the first lease's task");
+    assert_eq!(status, StatusCode::OK, "{first}");
+
+    let (status, _, listed) = node
+        .send("LIST", "/v1/credentials/shared/lease", Some(&root), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["data"]["keys"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn issue_9_a_lease_being_committed_holds_off_max_leases_counts_and_a_revocation() {
+    let (node, held) = node_with_held_commits().await;
+    let root = node.root.clone();
+    create(
+        &node,
+        &root,
+        "limited",
+        json!({"type": "api-key", "value": "sk-live-0123456789abcdef", "policy": {"maxLeases": 1}}),
+    )
+    .await;
+    create(
+        &node,
+        &root,
+        "revoked",
+        json!({"type": "api-key", "value": "sk-live-fedcba9876543210"}),
+    )
+    .await;
+
+    // maxLeases 1: a second lease is counted only once the first one is committed, so it is
+    // refused rather than issued beside it.
+    held.armed.store(true, Ordering::SeqCst);
+    let first = spawn_post(&node, &root, "limited/lease");
+    held.entered.notified().await;
+    let second = spawn_post(&node, &root, "limited/lease");
+    let_others_run().await;
+    assert!(
+        !second.is_finished(),
+        "the count waits for the lease being committed"
+    );
+    held.release.notify_one();
+    let (status, reply) = first.await.expect("the first lease's task");
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (status, reply) = second.await.expect("the second lease's task");
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert!(error_text(&reply).contains("maxLeases 1"), "{reply}");
+
+    // A revocation waits for the lease being committed, and revokes it too.
+    held.armed.store(true, Ordering::SeqCst);
+    let issued = spawn_post(&node, &root, "revoked/lease");
+    held.entered.notified().await;
+    let revoke = spawn_post(&node, &root, "revoked/revoke");
+    let_others_run().await;
+    assert!(
+        !revoke.is_finished(),
+        "the revocation waits for the lease being committed"
+    );
+    held.release.notify_one();
+    let (status, issued) = issued.await.expect("the lease's task");
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    let (status, revoked) = revoke.await.expect("the revocation's task");
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["data"]["revokedLeases"], 1, "{revoked}");
+    let (status, reply) = read_lease(&node, &root, issued["lease_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
 }

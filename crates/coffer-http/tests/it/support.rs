@@ -40,10 +40,14 @@ pub(crate) struct Issued {
 impl Node {
     /// A fresh, uninitialized node.
     pub(crate) async fn uninitialized() -> Node {
+        Node::uninitialized_over(Storage::new(MemoryBackend::new())).await
+    }
+
+    /// A fresh, uninitialized node over `storage` (empty).
+    pub(crate) async fn uninitialized_over(storage: Storage) -> Node {
         let clock = Arc::new(ManualClock::new(
             SystemTime::UNIX_EPOCH + Duration::from_secs(START_UNIX),
         ));
-        let storage = Storage::new(MemoryBackend::new());
         let core = Core::new(CoreConfig {
             storage: storage.clone(),
             clock: clock.clone(),
@@ -68,7 +72,12 @@ impl Node {
     /// A node initialized with 3 shares (threshold 2) and unsealed; `keys` holds the hex shares
     /// and `root` the root token.
     pub(crate) async fn unsealed() -> Node {
-        let mut node = Node::uninitialized().await;
+        Node::unsealed_over(Storage::new(MemoryBackend::new())).await
+    }
+
+    /// [`Node::unsealed`] over `storage` (empty).
+    pub(crate) async fn unsealed_over(storage: Storage) -> Node {
+        let mut node = Node::uninitialized_over(storage).await;
         let (status, _, body) = node
             .send(
                 "PUT",
