@@ -86,8 +86,6 @@ fn holder(request: &EngineRequest<'_>) -> Result<(Identity, Option<String>)> {
     Ok((identity, purpose))
 }
 
-/// `POST <name>/lease`: issues a lease on the current version. The caller holds the
-/// credential's lock.
 /// How the caller holds the credential's lock while a lease is issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Hold {
@@ -97,7 +95,8 @@ pub(super) enum Hold {
     Exclusive,
 }
 
-/// Issues a lease on credential `name`. Under [`Hold::Shared`] a credential (or tenant) with a
+/// `POST <name>/lease`: issues a lease on the current version, the caller holding the
+/// credential's lock as `hold` says. Under [`Hold::Shared`] a credential (or tenant) with a
 /// `maxLeases` limit gets `None` and nothing is written: issue again under
 /// [`Hold::Exclusive`], which never answers `None`.
 pub(super) async fn issue(

@@ -1123,6 +1123,30 @@ async fn let_others_run() {
     }
 }
 
+/// Issues a lease on `credential` with its commit held open, sends `POST /v1/credentials/<then>`
+/// meanwhile and checks that it waits for that commit, then lets the commit finish. Returns the
+/// lease's reply and the other request's.
+async fn while_a_lease_commits(
+    node: &Node,
+    held: &HeldCommit,
+    credential: &str,
+    then: &str,
+) -> ((StatusCode, Value), (StatusCode, Value)) {
+    held.armed.store(true, Ordering::SeqCst);
+    let lease = spawn_post(node, &node.root, &format!("{credential}/lease"));
+    held.entered.notified().await;
+    let other = spawn_post(node, &node.root, then);
+    let_others_run().await;
+    assert!(
+        !other.is_finished(),
+        "POST {then} waits for the lease being committed"
+    );
+    held.release.notify_one();
+    let lease = lease.await.expect("the lease's task");
+    let other = other.await.expect("the other request's task");
+    (lease, other)
+}
+
 #[tokio::test]
 async fn issue_9_leases_of_one_credential_do_not_wait_for_each_others_commit() {
     let (node, held) = node_with_held_commits().await;
@@ -1182,37 +1206,17 @@ async fn issue_9_a_lease_being_committed_holds_off_max_leases_counts_and_a_revoc
 
     // maxLeases 1: a second lease is counted only once the first one is committed, so it is
     // refused rather than issued beside it.
-    held.armed.store(true, Ordering::SeqCst);
-    let first = spawn_post(&node, &root, "limited/lease");
-    held.entered.notified().await;
-    let second = spawn_post(&node, &root, "limited/lease");
-    let_others_run().await;
-    assert!(
-        !second.is_finished(),
-        "the count waits for the lease being committed"
-    );
-    held.release.notify_one();
-    let (status, reply) = first.await.expect("the first lease's task");
+    let ((status, reply), (second, refused)) =
+        while_a_lease_commits(&node, &held, "limited", "limited/lease").await;
     assert_eq!(status, StatusCode::OK, "{reply}");
-    let (status, reply) = second.await.expect("the second lease's task");
-    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
-    assert!(error_text(&reply).contains("maxLeases 1"), "{reply}");
+    assert_eq!(second, StatusCode::CONFLICT, "{refused}");
+    assert!(error_text(&refused).contains("maxLeases 1"), "{refused}");
 
     // A revocation waits for the lease being committed, and revokes it too.
-    held.armed.store(true, Ordering::SeqCst);
-    let issued = spawn_post(&node, &root, "revoked/lease");
-    held.entered.notified().await;
-    let revoke = spawn_post(&node, &root, "revoked/revoke");
-    let_others_run().await;
-    assert!(
-        !revoke.is_finished(),
-        "the revocation waits for the lease being committed"
-    );
-    held.release.notify_one();
-    let (status, issued) = issued.await.expect("the lease's task");
+    let ((status, issued), (revoke, revoked)) =
+        while_a_lease_commits(&node, &held, "revoked", "revoked/revoke").await;
     assert_eq!(status, StatusCode::OK, "{issued}");
-    let (status, revoked) = revoke.await.expect("the revocation's task");
-    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoke, StatusCode::OK, "{revoked}");
     assert_eq!(revoked["data"]["revokedLeases"], 1, "{revoked}");
     let (status, reply) = read_lease(&node, &root, issued["lease_id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");

@@ -106,7 +106,7 @@ fn run_flow(addr: &str, home: &Path) -> Vec<Step> {
         .map(|args| {
             let output = bao(home, addr, Some("root"), args);
             let mut shown = mask_ids(normalize(&stdout(&output), addr));
-            if args[..2] == ["namespace", "list"] && args.contains(&"-format=json") {
+            if args.starts_with(&["namespace", "list"]) && args.contains(&"-format=json") {
                 shown = sorted_list(shown);
             }
             Step {
