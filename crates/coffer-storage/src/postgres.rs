@@ -225,7 +225,7 @@ impl Database {
     }
 
     /// The keys under `prefix` from `start` on, at most `limit`, in key order.
-    async fn keys(&self, start: &str, prefix: &str, limit: i64) -> Result<Vec<String>> {
+    async fn keys(&self, start: &str, prefix: &str, limit: usize) -> Result<Vec<String>> {
         let rows = self
             .range(
                 &self.sql.keys_from,
@@ -241,7 +241,7 @@ impl Database {
     }
 
     /// The records (key and value) under `prefix` from `start` on, at most `limit`, in key order.
-    async fn records(&self, start: &str, prefix: &str, limit: i64) -> Result<Vec<Record>> {
+    async fn records(&self, start: &str, prefix: &str, limit: usize) -> Result<Vec<Record>> {
         let rows = self
             .range(
                 &self.sql.records_from,
@@ -264,8 +264,9 @@ impl Database {
         between: &str,
         start: &str,
         prefix: &str,
-        limit: i64,
+        limit: usize,
     ) -> Result<Vec<tokio_postgres::Row>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;
         Ok(match key::upper_bound(prefix) {
             Some(upper) => {
@@ -336,9 +337,7 @@ impl Backend for PostgresBackend {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.db
-            .keys(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
+        self.db.keys(&start, prefix, limit).await
     }
 
     async fn scan_records(
@@ -351,9 +350,7 @@ impl Backend for PostgresBackend {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.db
-            .records(&start, prefix, i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
+        self.db.records(&start, prefix, limit).await
     }
 
     async fn transaction(&self, ops: Vec<TxOp>) -> Result<()> {
