@@ -6,17 +6,22 @@
 //! in one `BEGIN IMMEDIATE … COMMIT`, each inside its own `SAVEPOINT` (so a transaction whose
 //! `Expect` fails is rolled back alone), and replies only after `COMMIT` returned, that is once the
 //! writes are durable. Reads go to a small pool of threads that each own a read-only connection;
-//! WAL lets them run beside the writer.
+//! WAL lets them run beside the writer. A checkpointer thread with its own connection copies the
+//! WAL back into the database file once it has grown past [`Checkpoints::background_pages`], so
+//! no commit waits for a checkpoint unless the checkpointer falls far behind.
 
+use std::ffi::c_int;
 use std::fs::OpenOptions;
 use std::num::NonZero;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc as std_mpsc};
 use std::thread;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -58,6 +63,11 @@ impl SqliteBackend {
     /// Fails with an error naming the path when the directory is missing, the file cannot be
     /// created, or the file is not a SQLite database.
     pub async fn open(config: SqliteConfig) -> Result<Self> {
+        Self::open_with(config, CHECKPOINTS).await
+    }
+
+    /// [`SqliteBackend::open`] with the given checkpoint thresholds.
+    async fn open_with(config: SqliteConfig, checkpoints: Checkpoints) -> Result<Self> {
         let path = config.path;
         let shown = path.display().to_string();
 
@@ -67,7 +77,15 @@ impl SqliteBackend {
         let writer_path = path.clone();
         thread::Builder::new()
             .name("coffer-sqlite-writer".to_owned())
-            .spawn(move || run_writer(&writer_path, write_queue, writer_ready, writer_finished))
+            .spawn(move || {
+                run_writer(
+                    &writer_path,
+                    checkpoints,
+                    write_queue,
+                    writer_ready,
+                    writer_finished,
+                )
+            })
             .map_err(Error::Worker)?;
         writer_opened.await.map_err(|_| Error::Closed)??;
 
@@ -283,8 +301,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 const QUEUE_CAPACITY: usize = 1024;
 /// The most requests one group commit takes.
 const MAX_BATCH: usize = 512;
-/// WAL frames (pages) after which a commit checkpoints (SQLite's default is 1,000).
-const WAL_CHECKPOINT_PAGES: i64 = 4_000;
+/// When the WAL is copied back into the database file, for every store the server opens.
+const CHECKPOINTS: Checkpoints = Checkpoints {
+    background_pages: 16_000,
+    limit_pages: 64_000,
+};
 /// The writer's page cache, in KiB (negative `cache_size` values are KiB).
 const WRITER_CACHE_KIB: i64 = -8_192;
 /// Each reader's page cache, in KiB.
@@ -327,15 +348,29 @@ enum ReadRequest {
     },
 }
 
+/// When the WAL is copied back into the database file. A checkpoint copies the pages the WAL
+/// holds into the file; the fewer checkpoints, the more often a page changed by many commits is
+/// copied once instead of once per checkpoint.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoints {
+    /// WAL frames (pages) after which a commit wakes the checkpointer thread, which copies them
+    /// back beside the writer (SQLite's own default, run by the committing connection: 1,000).
+    background_pages: c_int,
+    /// WAL frames at which the writer checkpoints right after its commit, before it takes the
+    /// next group: the bound on the WAL should the checkpointer fall behind.
+    limit_pages: c_int,
+}
+
 /// The writer thread: opens the database, then commits queued requests in groups until every
 /// sender is gone, then checkpoints and closes.
 fn run_writer(
     path: &Path,
+    checkpoints: Checkpoints,
     mut queue: mpsc::Receiver<WriteRequest>,
     ready: oneshot::Sender<Result<()>>,
     finished: oneshot::Sender<Result<()>>,
 ) {
-    let writer = match Writer::open(path) {
+    let writer = match Writer::open(path, checkpoints) {
         Ok(writer) => writer,
         Err(error) => {
             let _ = ready.send(Err(error));
@@ -361,6 +396,9 @@ fn run_writer(
 struct Writer {
     connection: Connection,
     path: String,
+    /// The checkpointer thread; it exits once the connection's WAL hook (which holds the only
+    /// sender that wakes it) is gone.
+    checkpointer: thread::JoinHandle<()>,
 }
 
 /// Why one request of a batch did not apply.
@@ -376,7 +414,7 @@ impl From<rusqlite::Error> for StepError {
 }
 
 impl Writer {
-    fn open(path: &Path) -> Result<Self> {
+    fn open(path: &Path, checkpoints: Checkpoints) -> Result<Self> {
         let shown = path.display().to_string();
         // Create the file ourselves so it is private from the first byte; SQLite gives the
         // `-wal` and `-shm` files the same mode.
@@ -395,7 +433,7 @@ impl Writer {
             path: shown.clone(),
             source,
         };
-        let connection = Connection::open_with_flags(
+        let mut connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
@@ -412,12 +450,6 @@ impl Writer {
         connection
             .pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite)?;
-        // Checkpoint less often than every 1,000 pages: a page written by many commits is then
-        // copied back to the database once, not once per 1,000 frames. The WAL stays bounded
-        // (about 16 MiB of frames, reset after each complete checkpoint).
-        connection
-            .pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
-            .map_err(sqlite)?;
         // The writer reads the pages it changes; keep more of them than SQLite's 2 MiB default.
         connection
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
@@ -425,9 +457,47 @@ impl Writer {
         connection
             .execute_batch(sql::CREATE_TABLE)
             .map_err(sqlite)?;
+
+        let checkpoint_connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        checkpoint_connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite)?;
+        // A checkpoint syncs the WAL before copying it and the database file after.
+        checkpoint_connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite)?;
+        let (wake, wakes) = std_mpsc::sync_channel(1);
+        let checkpoint_path = shown.clone();
+        let checkpointer = thread::Builder::new()
+            .name("coffer-sqlite-checkpointer".to_owned())
+            .spawn(move || run_checkpointer(&checkpoint_connection, &checkpoint_path, &wakes))
+            .map_err(Error::Worker)?;
+
+        // Replaces SQLite's automatic checkpoint, which runs inside the commit that crosses its
+        // threshold. The hook runs after every commit, with the frames the WAL now holds.
+        let hook_path = shown.clone();
+        let wal_hook = move |wal: &mut Wal, pages: c_int| {
+            if pages >= checkpoints.limit_pages {
+                // The checkpointer fell behind: copy back now, before the next group. The commit
+                // stands whatever happens here, so a failure is logged, not returned.
+                if let Err(error) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    tracing::warn!(path = %hook_path, %error, "sqlite storage: WAL checkpoint failed");
+                }
+            } else if pages >= checkpoints.background_pages {
+                // Full: a wake-up is already pending.
+                let _ = wake.try_send(());
+            }
+            Ok(())
+        };
+        connection.wal_hook(Some(wal_hook)).map_err(sqlite)?;
         Ok(Self {
             connection,
             path: shown,
+            checkpointer,
         })
     }
 
@@ -537,26 +607,48 @@ impl Writer {
     }
 
     fn close(self) -> Result<()> {
-        let checkpoint: rusqlite::Result<i64> =
-            self.connection
-                .query_row(sql::CHECKPOINT, [], |row| row.get(0));
-        match checkpoint {
-            Ok(0) => {}
-            Ok(_) => {
-                tracing::warn!(path = %self.path, "sqlite storage: WAL checkpoint was blocked")
-            }
-            Err(error) => return Err(self.error(error)),
+        let Writer {
+            mut connection,
+            path,
+            checkpointer,
+        } = self;
+        let sqlite = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        // Dropping the hook drops the checkpointer's wake-up sender: it finishes the checkpoint
+        // it may be running and exits, so the final one below runs alone.
+        connection.wal_hook(None::<WalHook>).map_err(sqlite)?;
+        if checkpointer.join().is_err() {
+            tracing::error!(path = %path, "sqlite storage: the checkpointer thread panicked");
         }
-        let path = self.path;
-        self.connection
-            .close()
-            .map_err(|(_, source)| Error::Sqlite { path, source })
+        let checkpoint: i64 = connection
+            .query_row(sql::CHECKPOINT, [], |row| row.get(0))
+            .map_err(sqlite)?;
+        if checkpoint != 0 {
+            tracing::warn!(path = %path, "sqlite storage: WAL checkpoint was blocked");
+        }
+        connection.close().map_err(|(_, source)| sqlite(source))
     }
 
     fn error(&self, source: rusqlite::Error) -> Error {
         Error::Sqlite {
             path: self.path.clone(),
             source,
+        }
+    }
+}
+
+/// The type of a WAL hook, to name the absence of one.
+type WalHook = fn(&mut Wal, c_int) -> rusqlite::Result<()>;
+
+/// The checkpointer thread: each time the writer wakes it, copies the WAL back into the database
+/// file as far as readers allow (`PASSIVE`: it never blocks the writer or a reader). Returns once
+/// the writer's wake-up sender is gone.
+fn run_checkpointer(connection: &Connection, path: &str, wakes: &std_mpsc::Receiver<()>) {
+    while wakes.recv().is_ok() {
+        if let Err(error) = connection.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            tracing::warn!(path = %path, %error, "sqlite storage: WAL checkpoint failed");
         }
     }
 }
@@ -821,5 +913,109 @@ fn probe_exclusive(path: &Path) -> Result<()> {
             Err(Error::InUse { path: shown })
         }
         Err(source) => Err(sqlite(source)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Puts `count` records of 2 KiB (about one WAL page each), one commit each.
+    async fn write_records(backend: &SqliteBackend, count: usize) {
+        for index in 0..count {
+            backend
+                .put(&format!("bulk/{index:05}"), &[b'v'; 2048])
+                .await
+                .unwrap_or_else(|error| panic!("put {index}: {error}"));
+        }
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .len()
+    }
+
+    /// Reopens the store with the default thresholds and checks every record is there.
+    async fn assert_all_there(path: &Path, count: usize) {
+        let reopened = SqliteBackend::open(SqliteConfig::new(path))
+            .await
+            .unwrap_or_else(|error| panic!("reopen: {error}"));
+        let keys = reopened
+            .scan("bulk/", None, count + 1)
+            .await
+            .unwrap_or_else(|error| panic!("scan: {error}"));
+        assert_eq!(keys.len(), count, "every acknowledged record is kept");
+        let last = reopened
+            .get(&format!("bulk/{:05}", count - 1))
+            .await
+            .unwrap_or_else(|error| panic!("get: {error}"));
+        assert_eq!(last.as_deref(), Some(&[b'v'; 2048][..]));
+        reopened
+            .close()
+            .await
+            .unwrap_or_else(|error| panic!("close: {error}"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_checkpointer_copies_the_wal_into_the_database_while_the_store_is_open() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+        let path = dir.path().join("coffer.db");
+        let checkpoints = Checkpoints {
+            background_pages: 16,
+            // The writer never checkpoints by itself here.
+            limit_pages: c_int::MAX,
+        };
+        let backend = SqliteBackend::open_with(SqliteConfig::new(&path), checkpoints)
+            .await
+            .unwrap_or_else(|error| panic!("open: {error}"));
+        let empty = file_len(&path);
+        write_records(&backend, 300).await;
+        // 300 records of 2 KiB reach the database file only through a checkpoint; the last
+        // wake-up may still be copying, so wait for it (the writer never waits for it).
+        let written = 300 * 2048;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while file_len(&path) < empty + written {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {} bytes while open",
+                file_len(&path)
+            );
+            write_records(&backend, 1).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        backend
+            .close()
+            .await
+            .unwrap_or_else(|error| panic!("close: {error}"));
+        assert_all_there(&path, 300).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_writer_checkpoints_itself_when_the_wal_reaches_its_limit() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+        let path = dir.path().join("coffer.db");
+        let checkpoints = Checkpoints {
+            // The checkpointer is never woken here.
+            background_pages: c_int::MAX,
+            limit_pages: 16,
+        };
+        let backend = SqliteBackend::open_with(SqliteConfig::new(&path), checkpoints)
+            .await
+            .unwrap_or_else(|error| panic!("open: {error}"));
+        write_records(&backend, 300).await;
+        // Each commit that left 16 frames or more in the WAL copied them back before replying,
+        // and the WAL starts over once it is copied, so it never holds much more than that.
+        let wal = file_len(&dir.path().join("coffer.db-wal"));
+        assert!(wal < 64 * 4096, "the WAL grew to {wal} bytes");
+        assert!(
+            file_len(&path) >= 290 * 2048,
+            "the database file holds the records while open"
+        );
+        backend
+            .close()
+            .await
+            .unwrap_or_else(|error| panic!("close: {error}"));
+        assert_all_there(&path, 300).await;
     }
 }
