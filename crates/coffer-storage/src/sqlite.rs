@@ -357,7 +357,8 @@ struct Checkpoints {
     /// back beside the writer (SQLite's own default, run by the committing connection: 1,000).
     background_pages: c_int,
     /// WAL frames at which the writer checkpoints right after its commit, before it takes the
-    /// next group: the bound on the WAL should the checkpointer fall behind.
+    /// next group (unless the checkpointer is running one then): what bounds the WAL should the
+    /// checkpointer fall behind.
     limit_pages: c_int,
 }
 
@@ -484,9 +485,7 @@ impl Writer {
             if pages >= checkpoints.limit_pages {
                 // The checkpointer fell behind: copy back now, before the next group. The commit
                 // stands whatever happens here, so a failure is logged, not returned.
-                if let Err(error) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                    tracing::warn!(path = %hook_path, %error, "sqlite storage: WAL checkpoint failed");
-                }
+                report_checkpoint(&hook_path, wal.checkpoint_v2(CheckpointMode::PASSIVE));
             } else if pages >= checkpoints.background_pages {
                 // Full: a wake-up is already pending.
                 let _ = wake.try_send(());
@@ -647,9 +646,20 @@ type WalHook = fn(&mut Wal, c_int) -> rusqlite::Result<()>;
 /// the writer's wake-up sender is gone.
 fn run_checkpointer(connection: &Connection, path: &str, wakes: &std_mpsc::Receiver<()>) {
     while wakes.recv().is_ok() {
-        if let Err(error) = connection.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
-            tracing::warn!(path = %path, %error, "sqlite storage: WAL checkpoint failed");
-        }
+        report_checkpoint(
+            path,
+            connection.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE),
+        );
+    }
+}
+
+/// Logs a checkpoint that failed. `SQLITE_BUSY` is no failure: the other checkpointer (the
+/// thread, or the writer at the WAL's limit) is running one, and the next commit asks again.
+fn report_checkpoint(path: &str, outcome: rusqlite::Result<(c_int, c_int)>) {
+    if let Err(error) = outcome
+        && error.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy)
+    {
+        tracing::warn!(path = %path, %error, "sqlite storage: WAL checkpoint failed");
     }
 }
 
